@@ -1,0 +1,42 @@
+"""Errors raised by jupyter_ysync.
+
+Hierarchy::
+
+    YSyncError
+    ├── InvalidRoomName (ValueError)      a room name outside the allowed alphabet or length
+    ├── RoomNotFound (LookupError)        no room, loaded or stored, has that name
+    ├── ServerNotFound (LookupError)      the Python peer could not tell which server to join
+    ├── AuthenticationFailed (PermissionError)  the server refused the credential
+    ├── ReadOnlyError (PermissionError)   a write on a read-only connection
+    └── ConnectionFailed (ConnectionError)  the server could not be reached or synced in time
+"""
+
+from __future__ import annotations
+
+
+class YSyncError(Exception):
+    """Base class of every error raised by jupyter_ysync."""
+
+
+class InvalidRoomName(YSyncError, ValueError):
+    """A room name that is empty, too long or uses characters outside ``A-Za-z0-9._-~:``."""
+
+
+class RoomNotFound(YSyncError, LookupError):
+    """No room, loaded or stored, has this name."""
+
+
+class ServerNotFound(YSyncError, LookupError):
+    """The Python peer found no server URL in its arguments, environment or running servers."""
+
+
+class AuthenticationFailed(YSyncError, PermissionError):
+    """The server refused the credential (HTTP 401/403 or close code 4401/4403)."""
+
+
+class ReadOnlyError(YSyncError, PermissionError):
+    """The server only allows this connection to read the room."""
+
+
+class ConnectionFailed(YSyncError, ConnectionError):
+    """The server could not be reached, or did not sync, within the time allowed."""

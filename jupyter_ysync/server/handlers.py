@@ -1,0 +1,265 @@
+"""HTTP and websocket handlers: authenticate, validate, delegate, map errors.
+
+Every route goes through Jupyter's IdentityProvider and Authorizer (resource
+``ysync``, actions ``read``/``write``). The kernel credential is the one
+alternative: a token the extension hands to kernels, accepted on these routes
+only and mapped to a dedicated kernel user that still passes the Authorizer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import struct
+from typing import Any, cast
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.identity import User
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
+
+from ..errors import InvalidRoomName, RoomNotFound
+from ..protocol import CloseCode, validate_room_name
+from .rooms import MalformedMessage, Room, RoomManager
+
+AUTH_RESOURCE = "ysync"
+
+KERNEL_USER = User(username="jupyter-ysync-kernel", name="Python kernel", display_name="Kernel")
+
+
+def websocket_frame(message: bytes) -> bytes:
+    """Frame ``message`` as one unmasked binary websocket frame (server to client)."""
+    length = len(message)
+    if length < 126:
+        return bytes((0x82, length)) + message
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", 0x82, 126, length) + message
+    return struct.pack("!BBQ", 0x82, 127, length) + message
+
+
+def _close_reason(reason: str) -> str:
+    """Close frames carry at most 123 bytes of reason."""
+    data = reason.encode()
+    return reason if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
+
+
+class _YSyncAuthMixin:
+    """Authentication shared by the websocket and REST handlers."""
+
+    kernel_token: str
+    request: Any
+    current_user: Any
+    authorizer: Any
+    log: Any
+
+    def _presented_token(self) -> str:
+        token = cast(str, self.get_argument("token", ""))  # type: ignore[attr-defined]
+        if not token:
+            header = self.request.headers.get("Authorization", "")
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() in ("token", "bearer"):
+                token = value.strip()
+        return token
+
+    def _authenticate_kernel(self) -> None:
+        """Accept the kernel credential when Jupyter's identity provider knew no user."""
+        if self.current_user is None and self.kernel_token:
+            token = self._presented_token()
+            if token and hmac.compare_digest(token, self.kernel_token):
+                self.current_user = KERNEL_USER
+
+    async def _authorize(self, action: str) -> bool:
+        result = self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
+        if hasattr(result, "__await__"):
+            result = await result
+        return bool(result)
+
+    async def _require(self, action: str) -> None:
+        self._authenticate_kernel()
+        if self.current_user is None:
+            raise web.HTTPError(
+                401,
+                reason="Not authenticated",
+                log_message="ysync: no valid credential. Pass the server token"
+                " (?token= or 'Authorization: token ...') or log in.",
+            )
+        if not await self._authorize(action):
+            raise web.HTTPError(
+                403, reason="Forbidden", log_message=f"ysync: not allowed to {action} rooms."
+            )
+
+    def _room_name(self, name: str) -> str:
+        try:
+            return validate_room_name(name)
+        except InvalidRoomName as error:
+            raise web.HTTPError(400, reason="Invalid room name", log_message=str(error)) from error
+
+
+class _ClosingProtocol(WebSocketProtocol13):
+    """Report tornado's 'message too big' (1009) as our 4413 with an explanation."""
+
+    max_message_size: int = 0
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if code == 1009:
+            code = CloseCode.TOO_LARGE
+            reason = _close_reason(
+                f"message larger than {self.max_message_size} bytes;"
+                " raise YSyncApp.max_message_size on the server"
+            )
+        super().close(code, reason)
+
+
+class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandler):  # type: ignore[misc]
+    """``ysync/rooms/{room}``: a websocket upgrade joins the room as a peer (y-websocket
+    protocol v1); a plain ``GET`` describes the room and ``DELETE`` removes it."""
+
+    auth_resource = AUTH_RESOURCE
+    manager: RoomManager
+    room: Room | None = None
+    can_write: bool = False
+    name: str = ""
+    _max_message_size: int
+    _max_send_buffer: int
+
+    def initialize(  # type: ignore[override]
+        self,
+        manager: RoomManager,
+        kernel_token: str,
+        max_message_size: int,
+        max_send_buffer: int,
+    ) -> None:
+        self.manager = manager
+        self.kernel_token = kernel_token
+        self._max_message_size = max_message_size
+        self._max_send_buffer = max_send_buffer
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        return self._max_message_size
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, WebSocketProtocol13):
+            protocol.__class__ = _ClosingProtocol
+            cast(_ClosingProtocol, protocol).max_message_size = self._max_message_size
+        return protocol
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # frames are encoded once for all peers, uncompressed
+
+    @allow_unauthenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Authenticate, authorize and validate before upgrading the connection."""
+        room = self._room_name(args[0] if args else kwargs["room"])
+        await self._require("read")
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            try:
+                info = await self.manager.info(room)
+            except RoomNotFound as error:
+                raise web.HTTPError(404, reason="Room not found", log_message=str(error)) from error
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(info))
+            return
+        self.can_write = await self._authorize("write")
+        user = self.current_user
+        self.name = f"{getattr(user, 'username', user)}@{self.request.remote_ip}"
+        self.log.debug("ysync: %s connecting to room %s", self.name, room)
+        await super().get(*args, **kwargs)
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        """Join the room (loading it once if needed)."""
+        super().open(*args, **kwargs)  # WebSocketMixin's keep-alive pings
+        name = args[0] if args else kwargs["room"]
+        stream = self.ws_connection.stream if self.ws_connection else None  # type: ignore[attr-defined]
+        if stream is not None:
+            stream.max_write_buffer_size = self._max_send_buffer
+        try:
+            self.room = await self.manager.join(name, self)
+        except Exception:
+            self.log.exception("ysync: room %s could not be loaded for %s", name, self.name)
+            self.close(1011, "the room could not be loaded; try again later")
+
+    def on_message(self, message: str | bytes) -> None:
+        room = self.room
+        if room is None:
+            return
+        if isinstance(message, str):
+            self.close(CloseCode.MALFORMED, "text frames are not y-websocket messages: send binary")
+            return
+        try:
+            room.receive(self, message)
+        except MalformedMessage as error:
+            self.log.warning("ysync: malformed message from %s in room %s: %s", self.name,
+                             room.name, error)
+            self.close(CloseCode.MALFORMED, _close_reason(f"malformed message: {error}"))
+
+    def on_close(self) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            room.remove_peer(self)
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write a framed message, closing the peer if it cannot keep up."""
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return
+        try:
+            connection.stream.write(frame)  # type: ignore[union-attr]
+        except StreamBufferFullError:
+            self.log.warning(
+                "ysync: peer %s in room %s fell more than %d bytes behind; disconnected so it"
+                " resyncs on reconnect", self.name, self.room.name if self.room else "?",
+                self._max_send_buffer,
+            )
+            # The close frame could not get through a full buffer: drop the connection.
+            connection.stream.close()  # type: ignore[union-attr]
+        except StreamClosedError:
+            pass
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        super().close(code, _close_reason(reason) if reason else reason)
+
+    @allow_unauthenticated
+    async def delete(self, room: str) -> None:
+        """Remove the room and its stored history; its peers are closed with 4404."""
+        name = self._room_name(room)
+        await self._require("write")
+        if not await self.manager.delete(name):
+            raise web.HTTPError(
+                404,
+                reason="Room not found",
+                log_message=f"No room named {name!r}: list rooms with GET ysync/rooms.",
+            )
+        self.set_status(204)
+        self.finish()
+
+    def check_xsrf_cookie(self) -> None:
+        """Upgrades are GETs whose origin ``check_origin`` checks; DELETE needs the XSRF token."""
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            super().check_xsrf_cookie()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Refused upgrades get a JSON body saying what was wrong."""
+        error = kwargs.get("exc_info", (None, None))[1]
+        message = getattr(error, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message, "reason": self._reason}))
+
+
+class RoomsHandler(_YSyncAuthMixin, APIHandler):
+    """``GET ysync/rooms``: every stored or loaded room."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RoomManager, kernel_token: str) -> None:
+        self.manager = manager
+        self.kernel_token = kernel_token
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        await self._require("read")
+        self.finish(json.dumps({"rooms": await self.manager.list()}))

@@ -1,0 +1,486 @@
+"""Rooms: one server replica of a Yjs document, its awareness, and its peers.
+
+A :class:`Room` speaks the y-websocket protocol v1 with each :class:`Peer`.
+Updates that arrive in one event-loop tick are applied to the replica, merged
+into one update, committed to the store and only then written to every other
+peer, each outgoing message encoded (and framed) once for all of them.
+The :class:`RoomManager` loads a room from the store exactly once, however
+many peers join at the same moment, and unloads it after an idle delay.
+
+Nothing here knows about tornado: a peer is anything with ``send_frame`` and
+``close``; the handler supplies the framing function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import (
+    Awareness,
+    Decoder,
+    Doc,
+    YSyncMessageType,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+    merge_updates,
+    write_message,
+)
+
+from ..errors import RoomNotFound, YSyncError
+from ..protocol import AuthMessageType, CloseCode, MessageType
+from .store import Store, StoredRoom
+
+EMPTY_UPDATE = b"\x00\x00"
+EMPTY_STATE = b"\x00"
+
+READ_ONLY_REASON = "read-only: you may read this room but your changes are not saved or shared"
+
+
+class MalformedMessage(YSyncError, ValueError):
+    """A peer sent bytes that are not a y-websocket protocol v1 message."""
+
+
+class Peer(Protocol):
+    """One connection to a room, as the room sees it."""
+
+    name: str
+    """Who and where, for log lines."""
+    can_write: bool
+    """False for read-only connections: their updates are dropped."""
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue an already framed message; never blocks."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection with a websocket close code."""
+
+
+def sync_step2_message(update: bytes) -> bytes:
+    """Encode a SYNC_STEP2 message carrying ``update``."""
+    return bytes((MessageType.SYNC, YSyncMessageType.SYNC_STEP2)) + write_message(update)
+
+
+def permission_denied_message(reason: str) -> bytes:
+    """Encode a y-protocols AUTH permission-denied message."""
+    data = reason.encode()
+    return bytes((MessageType.AUTH, AuthMessageType.PERMISSION_DENIED)) + write_message(data)
+
+
+def parse_message(message: bytes) -> tuple[int, int, bytes]:
+    """Split a message into (message type, sync subtype or -1, payload).
+
+    Raises:
+        MalformedMessage: if the bytes are not a protocol v1 message.
+    """
+    try:
+        kind = message[0]
+        if kind == MessageType.SYNC:
+            subtype = message[1]
+            if subtype > YSyncMessageType.SYNC_UPDATE:
+                raise MalformedMessage(f"unknown sync message type {subtype}")
+            payload = Decoder(message[2:]).read_message()
+        elif kind == MessageType.AWARENESS:
+            subtype = -1
+            payload = Decoder(message[1:]).read_message()
+        elif kind in (MessageType.QUERY_AWARENESS, MessageType.AUTH):
+            return kind, -1, b""
+        else:
+            raise MalformedMessage(f"unknown message type {kind}")
+    except (IndexError, RuntimeError) as error:
+        raise MalformedMessage(f"truncated message ({len(message)} bytes)") from error
+    if payload is None:
+        raise MalformedMessage("message without payload")
+    return kind, subtype, payload
+
+
+@dataclass(eq=False)
+class _PeerState:
+    client_ids: set[int] = field(default_factory=set)
+    """Awareness client ids this peer has announced."""
+    told_read_only: bool = False
+
+
+class Room:
+    """A room: the server replica of one document, its awareness and its peers.
+
+    Example::
+
+        room = Room("notes", store)
+        room.load(await store.load("notes"))
+        room.add_peer(peer)
+        room.receive(peer, message)   # for every message the peer sends
+        room.remove_peer(peer)
+    """
+
+    name: str
+    doc: Doc[Any]
+    awareness: Awareness
+    peers: dict[Peer, _PeerState]
+    last_modified: float
+    _store: Store
+    _frame: Callable[[bytes], bytes]
+    _pending: list[tuple[Peer, int, bytes]]
+    _flusher: asyncio.Task[None] | None
+    _sv_message: bytes | None
+    _full_update_message: bytes | None
+
+    def __init__(
+        self,
+        name: str,
+        store: Store,
+        *,
+        frame: Callable[[bytes], bytes] = bytes,
+        on_empty: Callable[[Room], None] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self.doc = Doc()
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)  # the server itself is not a participant
+        self.awareness.observe(self._on_awareness)
+        self.peers = {}
+        self.last_modified = 0.0
+        self._store = store
+        self._frame = frame
+        self._on_empty = on_empty
+        self._log = log or logging.getLogger(__name__)
+        self._pending = []
+        self._flusher = None
+        self._sv_message = None
+        self._full_update_message = None
+        self._failed: BaseException | None = None
+
+    def load(self, updates: list[bytes], last_modified: float = 0.0) -> None:
+        """Replay the stored log into the (empty) replica."""
+        if updates:
+            self.doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
+        self.last_modified = last_modified
+
+    # -- peers -----------------------------------------------------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Join a peer: send the server's state vector (two-way sync) and the awareness."""
+        self.peers[peer] = _PeerState()
+        peer.send_frame(self._state_vector_frame())
+        if self.awareness.states:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send_frame(self._frame(create_awareness_message(update)))
+        self._log.info("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
+
+    def remove_peer(self, peer: Peer) -> None:
+        """Leave: clear the peer's awareness states for everyone else."""
+        state = self.peers.pop(peer, None)
+        if state is None:
+            return
+        gone = [cid for cid in state.client_ids if cid in self.awareness.states]
+        if gone:
+            self.awareness.remove_awareness_states(gone, origin=None)
+            message = create_awareness_message(self.awareness.encode_awareness_update(gone))
+            self._broadcast(self._frame(message), exclude=None)
+        self._log.info("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
+        if not self.peers and self._on_empty is not None:
+            self._on_empty(self)
+
+    def close_peers(self, code: int, reason: str) -> None:
+        """Close every peer's connection."""
+        for peer in list(self.peers):
+            peer.close(code, reason)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the store refused an update: the replica may hold unsaved content."""
+        return self._failed is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether updates are still on their way to the store."""
+        return bool(self._pending) or self._flusher is not None
+
+    # -- messages --------------------------------------------------------------------------
+
+    def receive(self, peer: Peer, message: bytes) -> None:
+        """Handle one message from a peer.
+
+        Raises:
+            MalformedMessage: the peer must be closed with 4400; the room is unaffected.
+        """
+        kind, subtype, payload = parse_message(message)
+        if kind == MessageType.SYNC:
+            if subtype == YSyncMessageType.SYNC_STEP1:
+                self._enqueue(peer, subtype, payload)
+            elif peer.can_write:
+                if payload != EMPTY_UPDATE:
+                    self._enqueue(peer, subtype, payload)
+            elif payload != EMPTY_UPDATE:
+                self._refuse_write(peer)
+        elif kind == MessageType.AWARENESS:
+            try:
+                self.awareness.apply_awareness_update(payload, origin=peer)
+            except (ValueError, RuntimeError, IndexError, UnicodeDecodeError) as error:
+                raise MalformedMessage(f"bad awareness update: {error}") from error
+            self._broadcast(self._frame(message), exclude=peer)
+        elif kind == MessageType.QUERY_AWARENESS:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send_frame(self._frame(create_awareness_message(update)))
+
+    def _refuse_write(self, peer: Peer) -> None:
+        state = self.peers.get(peer)
+        if state is not None and not state.told_read_only:
+            state.told_read_only = True
+            peer.send_frame(self._frame(permission_denied_message(READ_ONLY_REASON)))
+            self._log.info("Dropped updates of read-only peer %s in room %s", peer.name, self.name)
+
+    def _on_awareness(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
+        if topic != "update":
+            return
+        change, origin = changes
+        state = self.peers.get(origin)
+        if state is not None:
+            state.client_ids.update(change["added"], change["updated"])
+            state.client_ids.difference_update(change["removed"])
+
+    # -- the update pipeline ---------------------------------------------------------------
+
+    def _enqueue(self, peer: Peer, subtype: int, payload: bytes) -> None:
+        self._pending.append((peer, subtype, payload))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Apply, persist, then fan out everything that arrived, batch after batch.
+
+        The task starts on the next loop iteration, so all the messages read in
+        the current one form its first batch; while a batch is being committed
+        the next one accumulates.
+        """
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._process(batch)
+        except Exception as error:  # the store failed: nothing unsaved may be served
+            self._failed = error
+            self._log.exception("Room %s could not save updates; closing its peers", self.name)
+            self.close_peers(1011, "the server could not save the room; reconnect to resync")
+        finally:
+            self._flusher = None
+
+    async def _process(self, batch: list[tuple[Peer, int, bytes]]) -> None:
+        applied: list[tuple[Peer, bytes]] = []
+        step1: list[tuple[Peer, bytes]] = []
+        malformed: set[Peer] = set()
+        for peer, subtype, payload in batch:
+            if subtype == YSyncMessageType.SYNC_STEP1:
+                step1.append((peer, payload))
+                continue
+            if peer not in self.peers or peer in malformed:
+                continue  # left (or was closed) before its update could be applied
+            try:
+                self.doc.apply_update(payload)
+            except ValueError as error:
+                self._log.warning(
+                    "Malformed update from %s in room %s: %s", peer.name, self.name, error
+                )
+                malformed.add(peer)
+                peer.close(CloseCode.MALFORMED, f"malformed update: {error}")
+                continue
+            applied.append((peer, payload))
+        if applied:
+            self._sv_message = self._full_update_message = None
+            update = applied[0][1] if len(applied) == 1 else merge_updates(*(u for _, u in applied))
+            await self._store.append(self.name, update)
+            self.last_modified = time.time()
+            self._fan_out(applied, update)
+        for peer, state in step1:
+            if peer in self.peers:
+                peer.send_frame(self._step2_frame(state))
+
+    def _fan_out(self, applied: list[tuple[Peer, bytes]], update: bytes) -> None:
+        senders = {peer for peer, _ in applied}
+        frame = self._frame(create_update_message(update))
+        if len(senders) == 1:
+            self._broadcast(frame, exclude=applied[0][0])
+            return
+        for peer in list(self.peers):
+            if peer not in senders:
+                peer.send_frame(frame)
+        for sender in senders:  # never echo a peer's own update back to it
+            others = [u for p, u in applied if p is not sender]
+            if sender in self.peers:
+                sender.send_frame(self._frame(create_update_message(merge_updates(*others))))
+
+    def _broadcast(self, frame: bytes, exclude: Peer | None) -> None:
+        for peer in list(self.peers):
+            if peer is not exclude:
+                peer.send_frame(frame)
+
+    def _state_vector_frame(self) -> bytes:
+        if self._sv_message is None:
+            self._sv_message = self._frame(create_sync_message(self.doc))
+        return self._sv_message
+
+    def _step2_frame(self, state: bytes) -> bytes:
+        if state == EMPTY_STATE:  # a new joiner: share one encoding of the whole document
+            if self._full_update_message is None:
+                self._full_update_message = self._frame(sync_step2_message(self.doc.get_update()))
+            return self._full_update_message
+        try:
+            update = self.doc.get_update(state)
+        except ValueError:
+            update = self.doc.get_update()
+        return self._frame(sync_step2_message(update))
+
+
+class RoomManager:
+    """Every loaded room, loaded once from the store and unloaded when idle.
+
+    Example::
+
+        manager = RoomManager(store, idle_unload_delay=60)
+        room = await manager.join("notes", peer)
+        ...
+        manager.leave(room, peer)
+        await manager.stop()
+    """
+
+    rooms: dict[str, Room]
+    _loading: dict[str, asyncio.Future[Room]]
+    _timers: dict[str, asyncio.TimerHandle]
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        idle_unload_delay: float = 60.0,
+        frame: Callable[[bytes], bytes] = bytes,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.idle_unload_delay = idle_unload_delay
+        self._frame = frame
+        self._log = log or logging.getLogger(__name__)
+        self.rooms = {}
+        self._loading = {}
+        self._timers = {}
+
+    async def get(self, name: str) -> Room:
+        """Return the loaded room, loading it from the store exactly once."""
+        room = self.rooms.get(name)
+        if room is not None and room.failed:  # reload what the store really holds
+            del self.rooms[name]
+            room = None
+        if room is not None:
+            return room
+        loading = self._loading.get(name)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        loading = self._loading[name] = asyncio.get_running_loop().create_future()
+        try:
+            updates = await self.store.load(name)
+            stored = await self.store.room(name) if updates else None
+            room = Room(name, self.store, frame=self._frame, on_empty=self._idle, log=self._log)
+            room.load(updates, stored.last_modified if stored else 0.0)
+        except BaseException as error:
+            loading.set_exception(error)
+            loading.exception()  # retrieved here; joiners that wait re-raise it
+            raise
+        finally:
+            del self._loading[name]
+        self.rooms[name] = room
+        loading.set_result(room)
+        self._log.info("Loaded room %s from %d stored updates", name, len(updates))
+        return room
+
+    async def join(self, name: str, peer: Peer) -> Room:
+        """Load the room if needed and add the peer to it."""
+        while True:
+            room = await self.get(name)
+            if self.rooms.get(name) is room:  # not unloaded while we waited
+                break
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        room.add_peer(peer)
+        return room
+
+    def _idle(self, room: Room) -> None:
+        timer = self._timers.pop(room.name, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[room.name] = loop.call_later(self.idle_unload_delay, self._unload, room)
+
+    def _unload(self, room: Room) -> None:
+        self._timers.pop(room.name, None)
+        if room.peers or self.rooms.get(room.name) is not room:
+            return
+        if room.busy:  # unload once flushed
+            self._idle(room)
+            return
+        del self.rooms[room.name]
+        self._log.info("Unloaded idle room %s", room.name)
+
+    async def delete(self, name: str) -> bool:
+        """Close the room's peers and remove it and its stored history."""
+        room = self.rooms.pop(name, None)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        if room is not None:
+            room.close_peers(CloseCode.ROOM_DELETED, f"room {name!r} was deleted")
+            if room._flusher is not None:
+                await asyncio.gather(room._flusher, return_exceptions=True)
+        existed = await self.store.delete(name)
+        return existed or room is not None
+
+    def describe(self, name: str, stored: StoredRoom | None) -> dict[str, Any]:
+        """JSON-able description of a room."""
+        room = self.rooms.get(name)
+        last = max(room.last_modified if room else 0.0, stored.last_modified if stored else 0.0)
+        return {
+            "name": name,
+            "loaded": room is not None,
+            "peers": len(room.peers) if room else 0,
+            "size": stored.size if stored else 0,
+            "updates": stored.updates if stored else 0,
+            "last_modified": _iso(last) if last else None,
+        }
+
+    async def info(self, name: str) -> dict[str, Any]:
+        """Describe one room.
+
+        Raises:
+            RoomNotFound: if it is neither loaded nor stored.
+        """
+        stored = await self.store.room(name)
+        if stored is None and name not in self.rooms:
+            raise RoomNotFound(f"No room named {name!r}: list rooms with GET ysync/rooms.")
+        return self.describe(name, stored)
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Describe every stored or loaded room."""
+        stored = {room.name: room for room in await self.store.rooms()}
+        names = sorted(set(stored) | set(self.rooms))
+        return [self.describe(name, stored.get(name)) for name in names]
+
+    async def stop(self) -> None:
+        """Close every peer, wait for pending saves, then forget all rooms."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        flushers = []
+        for room in self.rooms.values():
+            room.close_peers(CloseCode.GOING_AWAY, "the server is shutting down")
+            if room._flusher is not None:
+                flushers.append(room._flusher)
+        await asyncio.gather(*flushers, return_exceptions=True)
+        self.rooms.clear()
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

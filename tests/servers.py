@@ -1,0 +1,102 @@
+"""A jupyter_server with the extension running as a real process, to kill and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TOKEN = "ysync-process-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``jupyter server`` with jupyter_ysync, on a loopback port, in its own process."""
+
+    def __init__(self, root: Path, *, store_path: Path | None = None, extra: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.root = root
+        self.port = free_port()
+        self.token = TOKEN
+        self.store_path = store_path or root / "store" / "rooms.sqlite"
+        self.extra = list(extra)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "server.log"
+        (root / "notebooks").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def room_url(self, room: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ysync/rooms/{room}?token={self.token}"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+                   JUPYTER_DATA_DIR=str(self.root / "data"))
+        env.pop("JUPYTER_YSYNC_URL", None)
+        env.pop("JUPYTER_YSYNC_TOKEN", None)
+        cmd = [
+            sys.executable, "-m", "jupyter_server",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root / 'notebooks'}",
+            "--ServerApp.jpserver_extensions={'jupyter_ysync': True}",
+            f"--YSyncApp.store_path={self.store_path}",
+            *self.extra,
+        ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}api/status?token={self.token}", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown hook runs."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def ysync_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A started server process; the test may kill and restart it."""
+    server = ServerProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
