@@ -55,7 +55,7 @@ class ServerProcess:
         cmd = [
             sys.executable, "-m", "jupyter_server",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
+            "--ServerApp.port_retries=0", "--ServerApp.open_browser=False", "--allow-root",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root / 'notebooks'}",
             "--ServerApp.jpserver_extensions={'jupyter_ysync': True}",

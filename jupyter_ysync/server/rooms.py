@@ -278,8 +278,9 @@ class Room:
             if subtype == YSyncMessageType.SYNC_STEP1:
                 step1.append((peer, payload))
                 continue
-            if peer not in self.peers or peer in malformed:
-                continue  # left (or was closed) before its update could be applied
+            if peer in malformed:
+                continue
+            # A peer that left since is no reason to drop its update: it was sent.
             try:
                 self.doc.apply_update(payload)
             except ValueError as error:

@@ -1,0 +1,403 @@
+"""The Python peer: join a room and edit its document live.
+
+``connect(room)`` returns a :class:`SharedDocument`, a full Yjs peer of the
+room. Local edits go out at once from a background thread (see
+:mod:`jupyter_ysync.transport`). Remote edits are applied on the user's
+thread only: at every call of this API, so a read is always fresh, and, when
+``connect`` ran under an event loop (a notebook kernel), by that loop between
+cells, where ``on_change`` callbacks fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pycrdt import Doc, Text, TextEvent, TransactionEvent, UndoManager
+
+from .errors import ConnectionFailed, ServerNotFound
+from .protocol import validate_room_name
+from .transport import TEXT_NAME, ConnectionStatus, Transport
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .richtext import RichText
+
+URL_ENV = "JUPYTER_YSYNC_URL"
+TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
+
+LOCAL_ORIGIN = "jupyter_ysync:local"
+"""Origin of this peer's own edits made outside an explicit ``transaction(origin=...)``."""
+REMOTE_ORIGIN = "jupyter_ysync:remote"
+"""Origin of the transactions that apply other peers' edits: never undone, never sent back."""
+
+DEFAULT_PRESENCE = {"name": "Python", "color": "#3572a5"}
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A change of the room's rich text, as passed to ``on_change`` callbacks."""
+
+    delta: list[dict[str, Any]]
+    """Quill delta ops of the change (retain, insert, delete, attributes)."""
+    origin: Any
+    """The origin given to ``transaction(origin=...)``; None for plain and remote edits."""
+    remote: bool
+    """Whether another peer made the change."""
+
+
+def resolve_server(url: str | None, token: str | None) -> tuple[str, str | None]:
+    """Find the room server: explicit arguments, then the environment, then running servers.
+
+    Returns:
+        The websocket base URL (ending with ``/``) and the token, if any.
+
+    Raises:
+        ServerNotFound: saying which arguments or environment variables to set.
+    """
+    if url is None:
+        url = os.environ.get(URL_ENV) or None
+        if token is None:
+            token = os.environ.get(TOKEN_ENV) or None
+    if url is None:
+        url, found_token = _running_server()
+        token = token if token is not None else found_token
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss") or not parts.netloc:
+        raise ServerNotFound(
+            f"url={url!r} is not a server address: pass the Jupyter server's URL,"
+            " for example connect('notes', url='http://127.0.0.1:8888/')."
+        )
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((scheme, parts.netloc, path, "", "")), token
+
+
+def _running_server() -> tuple[str, str | None]:
+    with contextlib.suppress(Exception):
+        from jupyter_server.serverapp import list_running_servers
+
+        for info in list_running_servers():
+            return str(info["url"]), info.get("token") or None
+    raise ServerNotFound(
+        "No Jupyter server to join: pass connect(room, url='http://127.0.0.1:8888/', token='...'),"
+        f" or set {URL_ENV} and {TOKEN_ENV}. Kernels started by a Jupyter server with"
+        " jupyter_ysync enabled have both set already."
+    )
+
+
+class SharedDocument:
+    """A room's document, live: this process is a full peer of the room.
+
+    Example::
+
+        with connect("notes") as doc:
+            doc.text.insert(0, "Title\\n", {"header": 1})
+            with doc.transaction(origin="report-bot"):
+                doc.text.insert(len(doc.text), "Done.")
+            doc.undo()              # this peer's own changes only
+            print(doc.text.delta)   # what every browser shows
+    """
+
+    room: str
+    url: str
+
+    def __init__(
+        self,
+        room: str,
+        url: str,
+        token: str | None = None,
+        *,
+        presence: dict[str, Any] | None = None,
+    ) -> None:
+        """Prefer :func:`connect`, which also finds the server and waits for the first sync."""
+        self.room = validate_room_name(room)
+        self.url = f"{url}ysync/rooms/{quote(room, safe='')}"
+        self._ydoc: Doc[Any] = Doc(client_id=random.getrandbits(32))
+        self._ytext = self._ydoc.get(TEXT_NAME, type=Text)
+        self._text: RichText | None = None
+        self._undo = UndoManager(scopes=[self._ytext], capture_timeout_millis=500)
+        self._undo.include_origin(LOCAL_ORIGIN)
+        self._origins = {LOCAL_ORIGIN}
+        self._depth = 0
+        self._callbacks: list[Callable[[ChangeEvent], None]] = []
+        self._applying_remote = False
+        self._apply_lock = threading.RLock()
+        self._presence = dict(presence or DEFAULT_PRESENCE)
+        self._closed = False
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._refresh_scheduled = False
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._transport = Transport(
+            self.url, headers, self._ydoc.client_id, on_remote=self._schedule_refresh
+        )
+        self._ydoc.observe(self._on_transaction)
+        self._ytext.observe(self._on_text)
+        self._transport.start()
+        self._transport.set_local_state({"user": self._presence})
+
+    # -- the document ----------------------------------------------------------------------
+
+    @property
+    def text(self) -> RichText:
+        """The room's rich text (root ``Y.Text`` named ``content``), with Quill delta semantics."""
+        if self._text is None:
+            from .richtext import RichText
+
+            self._text = RichText(self._ytext, host=self)
+        self._refresh()
+        return self._text
+
+    @property
+    def ydoc(self) -> Doc[Any]:
+        """The underlying pycrdt document, for other shared types (refreshed on access)."""
+        self._refresh()
+        return self._ydoc
+
+    @contextlib.contextmanager
+    def transaction(self, origin: Any = None) -> Iterator[SharedDocument]:
+        """Group edits into one transaction: one update on the wire, one undo step.
+
+        Args:
+            origin: Reported as ``ChangeEvent.origin`` to ``on_change`` callbacks; edits made
+                under any origin are this peer's own and ``undo()`` can revert them.
+        """
+        self._refresh()
+        origin = LOCAL_ORIGIN if origin is None else origin
+        if origin not in self._origins:
+            self._undo.include_origin(origin)
+            self._origins.add(origin)
+        with self._ydoc.transaction(origin=origin):
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+
+    def _transaction(self) -> Any:
+        """The transaction a RichText write opens: the enclosing one, or a local one."""
+        if self._depth:
+            return self._ydoc.transaction()
+        return self._ydoc.transaction(origin=LOCAL_ORIGIN)
+
+    def undo(self) -> bool:
+        """Undo this peer's last change (never another peer's); return whether one was undone."""
+        self._refresh()
+        return bool(self._undo.undo())
+
+    def redo(self) -> bool:
+        """Redo the last change undone by :meth:`undo`; return whether one was redone."""
+        self._refresh()
+        return bool(self._undo.redo())
+
+    def on_change(self, callback: Callable[[ChangeEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change of the rich text, local or remote.
+
+        Returns:
+            A function that unsubscribes the callback.
+        """
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    # -- presence --------------------------------------------------------------------------
+
+    @property
+    def presence(self) -> dict[str, Any]:
+        """How this peer appears to others (``name``, ``color``), shown with its caret."""
+        return dict(self._presence)
+
+    @presence.setter
+    def presence(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise TypeError(f"presence must be a dict like {DEFAULT_PRESENCE}, not {value!r}")
+        self._presence = dict(value)
+        state = {"user": self._presence}
+        self._transport.set_local_state(state)
+
+    @property
+    def peers(self) -> dict[int, dict[str, Any]]:
+        """Awareness states of everyone in the room (this peer included), by client id."""
+        return self._transport.peers()
+
+    @property
+    def client_id(self) -> int:
+        """This peer's Yjs client id (32 bits, as browsers use)."""
+        return int(self._ydoc.client_id)
+
+    # -- connection ------------------------------------------------------------------------
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """Where the connection stands: connecting, connected, synced, disconnected, closed."""
+        return self._transport.status
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the server told this peer that its edits are not accepted."""
+        return self._transport.read_only
+
+    def wait_synced(self, timeout: float = 10.0) -> None:
+        """Block until the room's content has arrived since the last (re)connect.
+
+        Raises:
+            AuthenticationFailed: the server refused the credential.
+            ConnectionFailed: not synced within ``timeout`` seconds.
+        """
+        transport = self._transport
+        deadline = time.monotonic() + timeout
+        while not transport.synced.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if transport.error is not None:
+                raise transport.error
+            if time.monotonic() >= deadline:
+                raise ConnectionFailed(
+                    f"Room {self.room!r} at {self.url} did not sync within {timeout} s"
+                    f" (status: {transport.status.value}). Is the Jupyter server running?"
+                )
+        self._refresh()
+
+    def close(self) -> None:
+        """Send pending edits, leave the room and stop the background thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._refresh()
+        self._transport.close()
+
+    def __enter__(self) -> SharedDocument:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SharedDocument room={self.room!r} status={self.status.value}>"
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Apply the remote updates received so far, on this thread."""
+        transport = self._transport
+        if not transport.inbox or self._depth:
+            return
+        with self._apply_lock:
+            updates = transport.take_inbox()
+            if not updates:
+                return
+            update = updates[0] if len(updates) == 1 else _merge(updates)
+            self._applying_remote = True
+            try:
+                with self._ydoc.transaction(origin=REMOTE_ORIGIN):
+                    self._ydoc.apply_update(update)
+            finally:
+                self._applying_remote = False
+
+    def _edited(self, index: int) -> None:
+        """A local edit ended at ``index``: move this peer's caret there for everyone."""
+        self._transport.move_cursor(index)
+
+    def _schedule_refresh(self) -> None:
+        """Called by the transport thread when remote updates arrive."""
+        loop = self._loop
+        if loop is None or self._refresh_scheduled or loop.is_closed():
+            return
+        self._refresh_scheduled = True
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._scheduled_refresh)
+
+    def _scheduled_refresh(self) -> None:
+        self._refresh_scheduled = False
+        if not self._closed:
+            self._refresh()
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        if self._applying_remote:
+            return
+        update = event.update
+        if update != b"\x00\x00":
+            self._transport.send_update(update)
+
+    def _on_text(self, event: TextEvent) -> None:
+        if not self._callbacks:
+            return
+        origin = event.transaction.origin
+        remote = origin == REMOTE_ORIGIN
+        change = ChangeEvent(
+            delta=list(event.delta),  # type: ignore[attr-defined]
+            origin=None if remote or origin == LOCAL_ORIGIN else origin,
+            remote=remote,
+        )
+        for callback in list(self._callbacks):
+            callback(change)
+
+
+def _merge(updates: list[bytes]) -> bytes:
+    from pycrdt import merge_updates
+
+    return merge_updates(*updates)
+
+
+def connect(
+    room: str,
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    timeout: float = 10.0,
+    presence: dict[str, Any] | None = None,
+) -> SharedDocument:
+    """Join a room on a Jupyter server and return its live document, once synced.
+
+    Args:
+        room: The room name (1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``).
+        url: The Jupyter server's URL (``http(s)://`` or ``ws(s)://``, base URL included).
+            Default: ``$JUPYTER_YSYNC_URL``, else the first running Jupyter server.
+        token: A credential for the server. Default: ``$JUPYTER_YSYNC_TOKEN`` or the running
+            server's token.
+        timeout: Seconds to wait for the first sync; 0 returns at once and syncs in the
+            background (edits made meanwhile are merged when the connection comes up).
+        presence: How this peer appears to others, e.g. ``{"name": "Bot", "color": "#e67e22"}``.
+
+    Raises:
+        InvalidRoomName: the name breaks the rule above.
+        ServerNotFound: no URL given and none found.
+        AuthenticationFailed: the server refused the credential.
+        ConnectionFailed: the room did not sync within ``timeout``.
+
+    Example::
+
+        doc = connect("notes")
+        doc.text.insert(0, "Hello from Python\\n")
+    """
+    validate_room_name(room)
+    base, token = resolve_server(url, token)
+    doc = SharedDocument(room, base, token, presence=presence)
+    if timeout:
+        try:
+            doc.wait_synced(timeout)
+        except Exception:
+            doc.close()
+            raise
+    return doc
