@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .client import ChangeEvent, SharedDocument, connect
 from .errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -19,17 +20,37 @@ from .errors import (
     ServerNotFound,
     YSyncError,
 )
+from .transport import ConnectionStatus
 
 __all__ = [
     "AuthenticationFailed",
+    "ChangeEvent",
     "ConnectionFailed",
+    "ConnectionStatus",
+    "Editor",
     "InvalidRoomName",
     "ReadOnlyError",
+    "RichText",
     "RoomNotFound",
     "ServerNotFound",
+    "SharedDocument",
     "YSyncError",
     "__version__",
+    "connect",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The widget and rich-text modules load ipywidgets and markdown-it on first use only.
+    if name == "Editor":
+        from .widget import Editor
+
+        return Editor
+    if name == "RichText":
+        from .richtext import RichText
+
+        return RichText
+    raise AttributeError(f"module 'jupyter_ysync' has no attribute {name!r}")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

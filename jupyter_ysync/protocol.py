@@ -13,9 +13,9 @@ from enum import IntEnum
 from .errors import InvalidRoomName
 
 ROOM_NAME_PATTERN = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
-"""Room names: 1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``."""
+"""Room names: 1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``, not only dots."""
 
-ROOM_NAME_RULE = "1-128 characters of A-Z a-z 0-9 . _ - ~ :"
+ROOM_NAME_RULE = "1-128 characters of A-Z a-z 0-9 . _ - ~ : (not only dots)"
 
 
 class MessageType(IntEnum):
@@ -53,8 +53,13 @@ def validate_room_name(name: str) -> str:
     Raises:
         InvalidRoomName: naming the bad value and the rule it breaks.
     """
-    if not isinstance(name, str) or ROOM_NAME_PATTERN.fullmatch(name) is None:
+    if (
+        not isinstance(name, str)
+        or ROOM_NAME_PATTERN.fullmatch(name) is None
+        or not name.strip(".")  # "." and ".." would be rewritten by URL normalisation
+    ):
         raise InvalidRoomName(
-            f"Invalid room name {name!r}: use {ROOM_NAME_RULE} (for example 'notes' or 'team:plan')."
+            f"Invalid room name {name!r}: use {ROOM_NAME_RULE},"
+            " for example 'notes' or 'team:plan'."
         )
     return name

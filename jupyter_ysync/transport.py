@@ -394,7 +394,12 @@ class Transport:
         index = self._cursor_index
         if index is None:
             return
-        self._drain_outbox()
+        update = self._drain_outbox()  # the caret may sit in text not sent yet
+        ws = self._ws
+        if update is not None and ws is not None:
+            # Drained here, the send loop will not see it: send it now (offline, the
+            # mirror holds it and the next handshake pushes it).
+            self._spawn(self._send_quietly(ws, create_update_message(update)))
         self._update_mirror()
         position = relative_position(self._mirror_text, index)
         with self._awareness_lock:

@@ -25,7 +25,12 @@ def jp_server_config(ysync_store_path: Path) -> Config:
         {
             "ServerApp": {"jpserver_extensions": {"jupyter_ysync": True}},
             "IdentityProvider": {"token": TOKEN},
-            "YSyncApp": {"store_path": str(ysync_store_path), "idle_unload_delay": 0.5},
+            "YSyncApp": {
+                "store_path": str(ysync_store_path),
+                "idle_unload_delay": 0.5,
+                # In-process servers must not leave credentials in the test runner's environment.
+                "kernel_credentials": False,
+            },
         }
     )
 
@@ -52,3 +57,9 @@ def auth_headers() -> dict[str, Any]:
 def jp_base_url() -> str:
     """A non-root base URL, so every route is proven to honour it."""
     return "/jupyter/"
+
+
+@pytest.fixture
+def ysync_app(jp_serverapp: Any) -> Any:
+    """The extension app of the in-process server."""
+    return jp_serverapp.extension_manager.extension_points["jupyter_ysync"].app

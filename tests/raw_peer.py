@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import websockets
@@ -46,10 +47,8 @@ class RawPeer:
             asyncio.get_running_loop().create_task(self._send(create_update_message(event.update)))
 
     async def _send(self, message: bytes) -> None:
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await self.ws.send(message)
-        except websockets.ConnectionClosed:
-            pass
 
     async def connect(self, *, sync: bool = True) -> RawPeer:
         self.ws = await websockets.connect(

@@ -26,7 +26,9 @@ def free_port() -> int:
 class ServerProcess:
     """``jupyter server`` with jupyter_ysync, on a loopback port, in its own process."""
 
-    def __init__(self, root: Path, *, store_path: Path | None = None, extra: list[str] = ()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self, root: Path, *, store_path: Path | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.root = root
         self.port = free_port()
         self.token = TOKEN
@@ -69,7 +71,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}api/status?token={self.token}", timeout=1):
+                status = f"{self.http_url}api/status?token={self.token}"
+                with urllib.request.urlopen(status, timeout=1):
                     return self
             except OSError:
                 time.sleep(0.1)

@@ -64,12 +64,19 @@ class _YSyncAuthMixin:
                 token = value.strip()
         return token
 
-    def _authenticate_kernel(self) -> None:
-        """Accept the kernel credential when Jupyter's identity provider knew no user."""
-        if self.current_user is None and self.kernel_token:
-            token = self._presented_token()
-            if token and hmac.compare_digest(token, self.kernel_token):
-                self.current_user = KERNEL_USER
+    async def prepare(self, **kwargs: Any) -> None:
+        """Recognise the kernel credential, then let Jupyter authenticate as usual.
+
+        Like Jupyter's own token, a credential sent in a header or the query is not
+        subject to the XSRF check that protects cookie-authenticated requests.
+        """
+        token = self._presented_token()
+        kernel = bool(self.kernel_token and token) and hmac.compare_digest(token, self.kernel_token)
+        if kernel:
+            self._token_authenticated = True
+        await super().prepare(**kwargs)  # type: ignore[misc]
+        if kernel and self.current_user is None:
+            self.current_user = KERNEL_USER
 
     async def _authorize(self, action: str) -> bool:
         result = self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
@@ -78,7 +85,6 @@ class _YSyncAuthMixin:
         return bool(result)
 
     async def _require(self, action: str) -> None:
-        self._authenticate_kernel()
         if self.current_user is None:
             raise web.HTTPError(
                 401,

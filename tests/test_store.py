@@ -1,0 +1,112 @@
+"""The SQLite update log: durability of appends, group commit, compaction, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pycrdt import Doc, Text
+
+from jupyter_ysync.server.store import SQLiteStore
+
+
+def text_of(updates: list[bytes]) -> str:
+    doc: Doc[Any] = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return str(doc.get("content", type=Text))
+
+
+def edits(count: int) -> tuple[list[bytes], str]:
+    doc: Doc[Any] = Doc()
+    text = doc.get("content", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for i in range(count):
+        text.insert(len(text), f"{i},")
+        if i % 3 == 0:
+            del text[0:1]  # deletions too, so compaction has tombstones to drop
+    return updates, str(text)
+
+
+async def test_appended_updates_load_back_in_order(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=0)
+    updates, expected = edits(50)
+    for update in updates:
+        await store.append("notes", update)
+    await store.stop()
+
+    reopened = SQLiteStore(tmp_path / "rooms.sqlite")
+    loaded = await reopened.load("notes")
+    assert loaded == updates
+    assert text_of(loaded) == expected
+    assert await reopened.load("other") == []
+    await reopened.stop()
+
+
+async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=0)
+    rooms = {f"room{i}": edits(20) for i in range(10)}
+    await asyncio.gather(
+        *(store.append(name, u) for name, (updates, _) in rooms.items() for u in updates)
+    )
+    for name, (_, expected) in rooms.items():
+        assert text_of(await store.load(name)) == expected
+    await store.stop()
+
+
+async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
+    path = tmp_path / "rooms.sqlite"
+    store = SQLiteStore(path, compact_after=10)
+    updates, expected = edits(200)
+    for update in updates:
+        await store.append("notes", update)
+    await store.compact("notes")
+    stored = await store.room("notes")
+    assert stored is not None and stored.updates == 1
+    assert stored.size < sum(map(len, updates))
+    assert text_of(await store.load("notes")) == expected
+    await store.stop()
+    with sqlite3.connect(path) as db:  # and it is what is on disk
+        rows = [bytes(r[0]) for r in db.execute("SELECT data FROM updates WHERE room='notes'")]
+    assert len(rows) == 1 and text_of(rows) == expected
+
+
+async def test_threshold_compacts_automatically(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=20)
+    updates, expected = edits(100)
+    for update in updates:
+        await store.append("notes", update)
+    stored = await store.room("notes")
+    assert stored is not None and stored.updates <= 21
+    assert text_of(await store.load("notes")) == expected
+    await store.stop()
+
+
+async def test_delete_removes_only_that_room(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "rooms.sqlite")
+    a, expected_a = edits(5)
+    b, _ = edits(5)
+    for update in a:
+        await store.append("a", update)
+    for update in b:
+        await store.append("b", update)
+    assert await store.delete("b") is True
+    assert await store.delete("b") is False
+    assert [room.name for room in await store.rooms()] == ["a"]
+    assert text_of(await store.load("a")) == expected_a
+    await store.stop()
+
+
+async def test_unwritable_store_fails_with_the_path_in_the_error(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    store = SQLiteStore(blocker / "rooms.sqlite")
+    try:
+        await store.append("x", b"\x00\x00")
+    except OSError as error:
+        assert "file" in str(error)
+    else:
+        raise AssertionError("appending to an unwritable store must fail")
