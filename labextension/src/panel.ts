@@ -1,0 +1,110 @@
+/**
+ * A main-area panel on one room: the shared editor plus who is in the room.
+ */
+
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ServerConnection, User } from '@jupyterlab/services';
+import { LabIcon } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { IPeer, YEditor } from './editor';
+import { currentUser } from './identity';
+
+/** Two overlapping speech bubbles: a shared document. */
+export const roomIcon = new LabIcon({
+  name: 'jupyter-ysync:room',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+    '<g class="jp-icon3" fill="#616161">' +
+    '<path d="M4 3h11a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2H9l-4 3v-3H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm1 4v1.5h9V7H5zm0 3v1.5h6V10H5z"/>' +
+    '<path d="M19 8h1a2 2 0 0 1 2 2v7a2 2 0 0 1-2 2h-1v3l-4-3h-4a2 2 0 0 1-2-2v-1h6a4 4 0 0 0 4-4V8z"/>' +
+    '</g></svg>'
+});
+
+/**
+ * The panel's content: a people bar (class `jp-ysync-people`) over a YEditor
+ * that fills the rest.
+ */
+export class RoomPanel extends Widget {
+  constructor(options: RoomPanel.IOptions) {
+    super();
+    this.addClass('jp-ysync-panel');
+    this.editor = new YEditor({
+      room: options.room,
+      user: currentUser(options.users ?? null),
+      serverSettings: options.serverSettings
+    });
+    this._people = document.createElement('ul');
+    this._people.className = 'jp-ysync-people';
+    this._people.setAttribute('aria-label', 'People in the room');
+    this.node.append(this._people, this.editor.node);
+    this.editor.peersChanged.connect(this._renderPeople, this);
+    this._renderPeople();
+  }
+
+  /** The hosted editor. */
+  readonly editor: YEditor;
+
+  /** The room name. */
+  get room(): string {
+    return this.editor.room;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.editor.dispose();
+    super.dispose();
+  }
+
+  protected onActivateRequest(msg: Message): void {
+    this.editor.focus();
+  }
+
+  private _renderPeople(): void {
+    const items = this.editor.peers.map((peer: IPeer) => {
+      const item = document.createElement('li');
+      item.className = 'jp-ysync-person';
+      item.title = peer.isLocal ? `${peer.name} (you)` : peer.name;
+      const dot = document.createElement('span');
+      dot.className = 'jp-ysync-person-dot';
+      // A style property, not markup: a peer's colour cannot inject anything.
+      dot.style.backgroundColor = peer.color;
+      const name = document.createElement('span');
+      name.className = 'jp-ysync-person-name';
+      name.textContent = item.title;
+      item.append(dot, name);
+      return item;
+    });
+    this._people.replaceChildren(...items);
+  }
+
+  private _people: HTMLUListElement;
+}
+
+/** The RoomPanel namespace. */
+export namespace RoomPanel {
+  export interface IOptions {
+    room: string;
+    /** JupyterLab's user manager, for the local name and colour. */
+    users?: User.IManager | null;
+    serverSettings?: ServerConnection.ISettings;
+  }
+}
+
+/** A closable main-area tab around a RoomPanel. */
+export function createRoomWidget(
+  options: RoomPanel.IOptions
+): MainAreaWidget<RoomPanel> {
+  const content = new RoomPanel(options);
+  const widget = new MainAreaWidget({ content });
+  widget.id = `jp-ysync-room-${content.room}`;
+  widget.addClass('jp-ysync-room');
+  widget.title.label = content.room;
+  widget.title.caption = `Shared rich text: ${content.room}`;
+  widget.title.icon = roomIcon;
+  widget.title.closable = true;
+  return widget;
+}

@@ -1,0 +1,2 @@
+import 'quill/dist/quill.snow.css';
+import './base.css';
