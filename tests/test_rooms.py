@@ -38,6 +38,23 @@ async def test_two_peers_converge_and_updates_are_not_echoed(ysync_ws_url):
     await b.close()
 
 
+async def test_an_echoed_update_is_neither_stored_nor_sent_again(ysync_ws_url, ysync_app):
+    """Clients that send back what they received (ypy-websocket does) cause no echo storm."""
+    a = await RawPeer(ysync_ws_url("echo")).connect()
+    b = await RawPeer(ysync_ws_url("echo")).connect()
+    await asyncio.gather(a.synced.wait(), b.synced.wait())
+    a.text += "once"
+    await b.wait_for(lambda: str(b.text) == "once")
+    stored = (await ysync_app.store.room("echo")).updates
+    await b.ws.send(update_messages(b)[-1])  # b echoes a's update back
+    a.text += "!"  # a later edit: once it has arrived, the echo has been processed
+    await b.wait_for(lambda: str(b.text) == "once!")
+    assert len(update_messages(a)) == 0  # a never got its own content back
+    assert (await ysync_app.store.room("echo")).updates == stored + 1
+    await a.close()
+    await b.close()
+
+
 async def test_server_asks_for_what_it_lacks_on_every_connect(ysync_ws_url):
     """Two-way sync: the server sends its own sync step 1 first."""
     peer = await RawPeer(ysync_ws_url("twoway")).connect(sync=False)

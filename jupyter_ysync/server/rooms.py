@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from pycrdt import (
     Awareness,
+    TransactionEvent,
     Decoder,
     Doc,
     YSyncMessageType,
@@ -155,12 +156,17 @@ class Room:
         self._sv_message = None
         self._full_update_message = None
         self._failed: BaseException | None = None
+        self._integrated = EMPTY_UPDATE
+        self.doc.observe(self._capture)
 
     def load(self, updates: list[bytes], last_modified: float = 0.0) -> None:
         """Replay the stored log into the (empty) replica."""
         if updates:
             self.doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
         self.last_modified = last_modified
+
+    def _capture(self, event: TransactionEvent) -> None:
+        self._integrated = event.update
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -224,7 +230,9 @@ class Room:
                 self.awareness.apply_awareness_update(payload, origin=peer)
             except (ValueError, RuntimeError, IndexError, UnicodeDecodeError) as error:
                 raise MalformedMessage(f"bad awareness update: {error}") from error
-            self._broadcast(self._frame(message), exclude=peer)
+            # Back to the sender too, as the reference server does: a peer alone in a
+            # room would otherwise hear nothing and y-websocket reconnects after 30 s.
+            self._broadcast(self._frame(message), exclude=None)
         elif kind == MessageType.QUERY_AWARENESS:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send_frame(self._frame(create_awareness_message(update)))
@@ -281,6 +289,7 @@ class Room:
             if peer in malformed:
                 continue
             # A peer that left since is no reason to drop its update: it was sent.
+            self._integrated = EMPTY_UPDATE
             try:
                 self.doc.apply_update(payload)
             except ValueError as error:
@@ -290,7 +299,10 @@ class Room:
                 malformed.add(peer)
                 peer.close(CloseCode.MALFORMED, f"malformed update: {error}")
                 continue
-            applied.append((peer, payload))
+            # What the replica really integrated: an update it already had (a peer echoing
+            # what it received, as ypy-websocket does) is neither stored nor sent again.
+            if self._integrated != EMPTY_UPDATE:
+                applied.append((peer, self._integrated))
         if applied:
             self._sv_message = self._full_update_message = None
             update = applied[0][1] if len(applied) == 1 else merge_updates(*(u for _, u in applied))
