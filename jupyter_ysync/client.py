@@ -127,7 +127,8 @@ class SharedDocument:
         self._ydoc: Doc[Any] = Doc(client_id=random.getrandbits(32))
         self._ytext = self._ydoc.get(TEXT_NAME, type=Text)
         self._text: RichText | None = None
-        self._undo = UndoManager(scopes=[self._ytext], capture_timeout_millis=500)
+        # Each transaction is its own undo step: scripts group edits with `transaction()`.
+        self._undo = UndoManager(scopes=[self._ytext], capture_timeout_millis=0)
         self._undo.include_origin(LOCAL_ORIGIN)
         self._origins = {LOCAL_ORIGIN}
         self._depth = 0

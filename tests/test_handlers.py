@@ -224,3 +224,32 @@ async def test_text_frames_are_refused_with_4400(room_url):
     await peer.wait_for(lambda: peer.closed.is_set())
     assert peer.close_code == CloseCode.MALFORMED
     assert "binary" in peer.close_reason
+
+
+async def test_content_is_served_as_text_delta_html_and_markdown(room_url, jp_fetch):
+    peer = await RawPeer(room_url("doc"), headers=WRITER).connect()
+    await peer.synced.wait()
+    with peer.doc.transaction():
+        peer.text.insert(0, "Title\n", {"header": 1})
+        peer.text.insert(6, "bold", {"bold": True})
+        peer.text.insert(10, " <script>x</script>\n", {"bold": None})
+    other = await RawPeer(room_url("doc"), headers=WRITER).connect()
+    await other.wait_for(lambda: str(other.text) == str(peer.text))
+
+    async def content(kind: str) -> Any:
+        response = await fetch(jp_fetch, "ysync", "rooms", "doc", "content", params={"format": kind})
+        return json.loads(response.body)[kind]
+
+    assert await content("text") == "Title\nbold <script>x</script>\n"
+    delta = await content("delta")
+    assert {"insert": "bold", "attributes": {"bold": True}} in delta
+    html = await content("html")
+    assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
+    assert "<script>" not in html  # content is escaped, never injected
+    markdown = await content("markdown")
+    assert markdown.startswith("# Title\n") and "**bold**" in markdown
+    with pytest.raises(HTTPClientError) as bad:
+        await content("pdf")
+    assert bad.value.code == 400 and "markdown" in json.loads(bad.value.response.body)["message"]
+    await peer.close()
+    await other.close()

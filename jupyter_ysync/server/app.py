@@ -12,7 +12,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
-from .handlers import RoomsHandler, RoomSocket, websocket_frame
+from .handlers import RoomContentHandler, RoomsHandler, RoomSocket, websocket_frame
 from .rooms import RoomManager
 from .store import SQLiteStore
 
@@ -106,6 +106,7 @@ class YSyncApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/ysync/rooms", RoomsHandler, common),
+                (r"/ysync/rooms/(?P<room>[^/]+)/content", RoomContentHandler, common),
                 (
                     r"/ysync/rooms/(?P<room>[^/]+)",
                     RoomSocket,

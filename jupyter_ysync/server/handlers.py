@@ -269,3 +269,42 @@ class RoomsHandler(_YSyncAuthMixin, APIHandler):
     async def get(self) -> None:
         await self._require("read")
         self.finish(json.dumps({"rooms": await self.manager.list()}))
+
+
+CONTENT_FORMATS = ("text", "delta", "html", "markdown")
+
+
+class RoomContentHandler(_YSyncAuthMixin, APIHandler):
+    """``GET ysync/rooms/{room}/content?format=text|delta|html|markdown``: the rich text."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, manager: RoomManager, kernel_token: str) -> None:
+        self.manager = manager
+        self.kernel_token = kernel_token
+
+    @allow_unauthenticated
+    async def get(self, room: str) -> None:
+        name = self._room_name(room)
+        await self._require("read")
+        kind = self.get_argument("format", "text")
+        if kind not in CONTENT_FORMATS:
+            raise web.HTTPError(
+                400,
+                reason="Unknown format",
+                log_message=f"format={kind!r}: use one of {', '.join(CONTENT_FORMATS)}.",
+            )
+        try:
+            text = await self.manager.rich_text(name)
+        except RoomNotFound as error:
+            raise web.HTTPError(404, reason="Room not found", log_message=str(error)) from error
+        if kind == "delta":
+            self.finish(json.dumps({"room": name, "delta": text.delta}))
+            return
+        if kind == "html":
+            content = text.to_html()
+        elif kind == "markdown":
+            content = text.to_markdown()
+        else:
+            content = str(text)
+        self.finish(json.dumps({"room": name, kind: content}))

@@ -18,13 +18,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import (
     Awareness,
-    TransactionEvent,
     Decoder,
     Doc,
+    Text,
+    TransactionEvent,
     YSyncMessageType,
     create_awareness_message,
     create_sync_message,
@@ -36,6 +37,11 @@ from pycrdt import (
 from ..errors import RoomNotFound, YSyncError
 from ..protocol import AuthMessageType, CloseCode, MessageType
 from .store import Store, StoredRoom
+
+if TYPE_CHECKING:
+    from ..richtext import RichText
+
+TEXT_NAME = "content"
 
 EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE = b"\x00"
@@ -474,6 +480,25 @@ class RoomManager:
         if stored is None and name not in self.rooms:
             raise RoomNotFound(f"No room named {name!r}: list rooms with GET ysync/rooms.")
         return self.describe(name, stored)
+
+    async def rich_text(self, name: str) -> RichText:
+        """The room's rich text: the live replica if loaded, else a read-only copy from the store.
+
+        Raises:
+            RoomNotFound: if it is neither loaded nor stored.
+        """
+        from ..richtext import RichText
+
+        room = self.rooms.get(name)
+        if room is not None:
+            doc = room.doc
+        else:
+            updates = await self.store.load(name)
+            if not updates:
+                raise RoomNotFound(f"No room named {name!r}: list rooms with GET ysync/rooms.")
+            doc = Doc()
+            doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
+        return RichText(doc.get(TEXT_NAME, type=Text))
 
     async def list(self) -> list[dict[str, Any]]:
         """Describe every stored or loaded room."""
