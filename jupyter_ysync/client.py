@@ -133,6 +133,7 @@ class SharedDocument:
         self._origins = {LOCAL_ORIGIN}
         self._depth = 0
         self._callbacks: list[Callable[[ChangeEvent], None]] = []
+        self._units = ""  # the text before the next change, kept while callbacks are subscribed
         self._applying_remote = False
         self._apply_lock = threading.RLock()
         self._presence = dict(presence or DEFAULT_PRESENCE)
@@ -211,6 +212,8 @@ class SharedDocument:
         Returns:
             A function that unsubscribes the callback.
         """
+        if not self._callbacks:
+            self._units = _units_of(self._ytext)
         self._callbacks.append(callback)
 
         def unsubscribe() -> None:
@@ -346,13 +349,61 @@ class SharedDocument:
             return
         origin = event.transaction.origin
         remote = origin == REMOTE_ORIGIN
+        delta, self._units = _to_units(list(event.delta), self._units)  # type: ignore[attr-defined]
         change = ChangeEvent(
-            delta=list(event.delta),  # type: ignore[attr-defined]
+            delta=delta,
             origin=None if remote or origin == LOCAL_ORIGIN else origin,
             remote=remote,
         )
         for callback in list(self._callbacks):
             callback(change)
+
+
+def _units_of(text: Text) -> str:
+    """The text in RichText units: each embed is one EMBED_CHARACTER."""
+    from .richtext import EMBED_CHARACTER
+
+    return "".join(v if isinstance(v, str) else EMBED_CHARACTER for v, _ in text.diff())
+
+
+def _take(units: str, start: int, size: int) -> int:
+    """How many units from ``start`` make ``size`` pycrdt offsets (UTF-8 bytes, 1 per embed)."""
+    from .richtext import EMBED_CHARACTER
+
+    count = 0
+    while size > 0:
+        unit = units[start + count]
+        size -= 1 if unit == EMBED_CHARACTER else len(unit.encode())
+        count += 1
+    return count
+
+
+def _to_units(
+    ops: list[dict[str, Any]], before: str
+) -> tuple[list[dict[str, Any]], str]:
+    """Convert a pycrdt text delta (UTF-8 byte counts) to RichText units, as Quill counts.
+
+    Returns the converted delta and the text after the change.
+    """
+    from .richtext import EMBED_CHARACTER
+
+    converted: list[dict[str, Any]] = []
+    after: list[str] = []
+    position = 0
+    for op in ops:
+        if "insert" in op:
+            value = op["insert"]
+            after.append(value if isinstance(value, str) else EMBED_CHARACTER)
+            converted.append(op)
+            continue
+        key = "retain" if "retain" in op else "delete"
+        count = _take(before, position, op[key])
+        if key == "retain":
+            after.append(before[position : position + count])
+        converted.append({**op, key: count})
+        position += count
+    after.append(before[position:])
+    return converted, "".join(after)
 
 
 def _merge(updates: list[bytes]) -> bytes:

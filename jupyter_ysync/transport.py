@@ -22,11 +22,9 @@ from enum import Enum
 from typing import Any
 
 import websockets
-from pycrdt import Assoc as _Assoc
 from pycrdt import (
     Awareness,
     Doc,
-    StickyIndex,
     Text,
     YSyncMessageType,
     create_awareness_message,
@@ -440,11 +438,13 @@ class Transport:
 
 
 def relative_position(text: Text, index: int) -> dict[str, Any]:
-    """A Yjs ``RelativePosition`` (as JSON) for ``index`` in a root text, as y-quill reads it."""
-    length = len(text)
-    if 0 <= index < length:
-        item = StickyIndex.new(text, index, _Assoc.AFTER).to_json().get("item")
+    """A Yjs ``RelativePosition`` (as JSON) for a RichText ``index``, as y-quill reads it."""
+    from .richtext import RichText
+
+    rich = RichText(text)
+    if 0 <= index < len(rich):
+        item = rich.sticky_index(index).to_json().get("item")
         if item is not None:
             return {"type": None, "tname": TEXT_NAME, "item": item, "assoc": 0}
+    # The end of the text: Yjs names the root type and no item.
     return {"type": None, "tname": TEXT_NAME, "item": None, "assoc": 0}
-
