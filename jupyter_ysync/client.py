@@ -378,9 +378,7 @@ def _take(units: str, start: int, size: int) -> int:
     return count
 
 
-def _to_units(
-    ops: list[dict[str, Any]], before: str
-) -> tuple[list[dict[str, Any]], str]:
+def _to_units(ops: list[dict[str, Any]], before: str) -> tuple[list[dict[str, Any]], str]:
     """Convert a pycrdt text delta (UTF-8 byte counts) to RichText units, as Quill counts.
 
     Returns the converted delta and the text after the change.

@@ -59,7 +59,6 @@ def validate_room_name(name: str) -> str:
         or not name.strip(".")  # "." and ".." would be rewritten by URL normalisation
     ):
         raise InvalidRoomName(
-            f"Invalid room name {name!r}: use {ROOM_NAME_RULE},"
-            " for example 'notes' or 'team:plan'."
+            f"Invalid room name {name!r}: use {ROOM_NAME_RULE}, for example 'notes' or 'team:plan'."
         )
     return name

@@ -214,16 +214,20 @@ class Transport:
                 except websockets.InvalidStatus as error:
                     status = error.response.status_code
                     if status in (401, 403):
-                        self._fail(AuthenticationFailed(
-                            f"The server refused the credential for {self._public_url()}"
-                            f" (HTTP {status}): pass token=... or set JUPYTER_YSYNC_TOKEN."
-                        ))
+                        self._fail(
+                            AuthenticationFailed(
+                                f"The server refused the credential for {self._public_url()}"
+                                f" (HTTP {status}): pass token=... or set JUPYTER_YSYNC_TOKEN."
+                            )
+                        )
                         return
                     if status in (400, 404):
-                        self._fail(ConnectionFailed(
-                            f"{self._public_url()} is not a room (HTTP {status}): check the room"
-                            " name and that jupyter_ysync is enabled on the server."
-                        ))
+                        self._fail(
+                            ConnectionFailed(
+                                f"{self._public_url()} is not a room (HTTP {status}): check the"
+                                " room name and that jupyter_ysync is enabled on the server."
+                            )
+                        )
                         return
                     log.info("ysync %s: HTTP %s, retrying", self._public_url(), status)
                 except (OSError, TimeoutError, websockets.WebSocketException) as error:
@@ -275,10 +279,12 @@ class Transport:
             code = ws.close_code
             if code in _FINAL_CLOSE_CODES and not self._closing:
                 error_class = _FINAL_CLOSE_CODES[code]
-                self._fail(error_class(
-                    f"The server closed {self._public_url()} with code {code}:"
-                    f" {ws.close_reason or 'no reason given'}"
-                ))
+                self._fail(
+                    error_class(
+                        f"The server closed {self._public_url()} with code {code}:"
+                        f" {ws.close_reason or 'no reason given'}"
+                    )
+                )
 
     async def _handle(self, ws: Any, message: bytes) -> None:
         kind = message[0]

@@ -50,14 +50,22 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}/ysync/rooms/{room}?token={self.token}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
-                   JUPYTER_DATA_DIR=str(self.root / "data"))
+        env = dict(
+            os.environ,
+            JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+            JUPYTER_DATA_DIR=str(self.root / "data"),
+        )
         env.pop("JUPYTER_YSYNC_URL", None)
         env.pop("JUPYTER_YSYNC_TOKEN", None)
         cmd = [
-            sys.executable, "-m", "jupyter_server",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", "--ServerApp.open_browser=False", "--allow-root",
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.open_browser=False",
+            "--allow-root",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root / 'notebooks'}",
             "--ServerApp.jpserver_extensions={'jupyter_ysync': True}",

@@ -201,8 +201,15 @@ async def test_oversized_message_closes_only_that_peer_with_4413(room_url):
         create_update_message(b"\x05\x01garbage"),
         b"\x01\x05\x01\x02{not json",
     ],
-    ids=["empty", "unknown-type", "truncated-sync", "unknown-sync", "bad-length", "bad-update",
-         "bad-awareness"],
+    ids=[
+        "empty",
+        "unknown-type",
+        "truncated-sync",
+        "unknown-sync",
+        "bad-length",
+        "bad-update",
+        "bad-awareness",
+    ],
 )
 async def test_malformed_message_closes_only_its_peer_with_4400(garbage, room_url):
     good = await RawPeer(room_url("mal"), headers=WRITER).connect()
@@ -237,7 +244,8 @@ async def test_content_is_served_as_text_delta_html_and_markdown(room_url, jp_fe
     await other.wait_for(lambda: str(other.text) == str(peer.text))
 
     async def content(kind: str) -> Any:
-        response = await fetch(jp_fetch, "ysync", "rooms", "doc", "content", params={"format": kind})
+        path = ("ysync", "rooms", "doc", "content")
+        response = await fetch(jp_fetch, *path, params={"format": kind})
         return json.loads(response.body)[kind]
 
     assert await content("text") == "Title\nbold <script>x</script>\n"

@@ -18,7 +18,8 @@ from tests.waiting import eventually
 
 def update_messages(peer: RawPeer) -> list[bytes]:
     return [
-        m for m in peer.received
+        m
+        for m in peer.received
         if m[0] == YMessageType.SYNC and m[1] == YSyncMessageType.SYNC_UPDATE
     ]
 

@@ -199,8 +199,9 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         try:
             room.receive(self, message)
         except MalformedMessage as error:
-            self.log.warning("ysync: malformed message from %s in room %s: %s", self.name,
-                             room.name, error)
+            self.log.warning(
+                "ysync: malformed message from %s in room %s: %s", self.name, room.name, error
+            )
             self.close(CloseCode.MALFORMED, _close_reason(f"malformed message: {error}"))
 
     def on_close(self) -> None:
@@ -218,7 +219,9 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         except StreamBufferFullError:
             self.log.warning(
                 "ysync: peer %s in room %s fell more than %d bytes behind; disconnected so it"
-                " resyncs on reconnect", self.name, self.room.name if self.room else "?",
+                " resyncs on reconnect",
+                self.name,
+                self.room.name if self.room else "?",
                 self._max_send_buffer,
             )
             # The close frame could not get through a full buffer: drop the connection.
