@@ -106,7 +106,7 @@ async def test_kernel_credential_opens_rooms_but_not_kernels_or_contents(
     peer = await RawPeer(ysync_ws_url("k", token=None), headers=kernel).connect()
     await peer.synced.wait()
     rooms = json.loads((await fetch(jp_fetch, "ysync", "rooms", headers=kernel)).body)
-    assert [room["name"] for room in rooms["rooms"]] == ["k"]
+    assert [room["name"] for room in rooms] == ["k"]
     for path in (("api", "kernels"), ("api", "contents"), ("api", "terminals")):
         with pytest.raises(HTTPClientError) as refused:
             await fetch(jp_fetch, *path, headers=kernel)
@@ -125,7 +125,7 @@ async def test_rooms_are_listed_described_and_deleted(room_url, jp_fetch, ysync_
     other = await RawPeer(room_url("team:plan"), headers=WRITER).connect()
     await other.wait_for(lambda: str(other.text) == "agenda")
 
-    listed = json.loads((await fetch(jp_fetch, "ysync", "rooms")).body)["rooms"]
+    listed = json.loads((await fetch(jp_fetch, "ysync", "rooms")).body)
     assert [(r["name"], r["peers"]) for r in listed] == [("team:plan", 2)]
     info = json.loads((await fetch(jp_fetch, "ysync", "rooms", "team:plan")).body)
     assert info["size"] > 0 and info["updates"] >= 1 and info["last_modified"]

@@ -271,7 +271,7 @@ class RoomsHandler(_YSyncAuthMixin, APIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         await self._require("read")
-        self.finish(json.dumps({"rooms": await self.manager.list()}))
+        self.finish(json.dumps(await self.manager.list()))
 
 
 CONTENT_FORMATS = ("text", "delta", "html", "markdown")
