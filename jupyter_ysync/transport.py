@@ -103,7 +103,7 @@ class Transport:
         *,
         on_remote: Callable[[], None],
         on_status: Callable[[ConnectionStatus], None] | None = None,
-        backoff: tuple[float, float] = (0.1, 10.0),
+        backoff: tuple[float, float] = (0.1, 2.5),
     ) -> None:
         self.url = url
         self._headers = headers
