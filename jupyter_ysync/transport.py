@@ -125,6 +125,7 @@ class Transport:
         self._awareness_lock = threading.Lock()
         self._cursor_index: int | None = None
         self._cursor_timer: asyncio.TimerHandle | None = None
+        self._cursor_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._closed: asyncio.Event | None = None
@@ -163,7 +164,9 @@ class Transport:
     def move_cursor(self, index: int) -> None:
         """Show this peer's caret at ``index`` (throttled)."""
         self._cursor_index = index
-        self._call_soon(self._schedule_cursor)
+        if not self._cursor_pending:  # one wake-up per throttle period, not one per edit
+            self._cursor_pending = True
+            self._call_soon(self._schedule_cursor)
 
     def peers(self) -> dict[int, dict[str, Any]]:
         """A snapshot of every awareness state in the room, this peer's included."""
@@ -395,6 +398,7 @@ class Transport:
 
     def _send_cursor(self) -> None:
         self._cursor_timer = None
+        self._cursor_pending = False
         index = self._cursor_index
         if index is None:
             return
