@@ -63,18 +63,29 @@ class _Offsets:
     """What RichText knows about the text's pycrdt offsets, kept current by an observer.
 
     ``ascii`` means that when the text had ``size`` pycrdt units, every character was ASCII,
-    so a RichText index is also a pycrdt offset. Any committed change clears it (the observer);
-    RichText sets it again after its own writes, when it knows the result.
+    so a RichText index is also a pycrdt offset. RichText keeps both current through its own
+    writes. The observer checks every other transaction (remote updates, undo, raw pycrdt
+    writes, a caller's transaction around RichText calls) and clears ``ascii`` when it
+    inserted anything but ASCII text; a transaction that RichText opened and committed itself
+    holds nothing else, so it is not inspected (reading a delta costs as much as the edit).
     """
 
-    __slots__ = ("ascii", "size")
+    __slots__ = ("ascii", "own", "size")
 
     def __init__(self) -> None:
         self.ascii = False
+        self.own = False
         self.size = -1
 
-    def invalidate(self, _event: object) -> None:
-        self.ascii = False
+    def invalidate(self, event: Any) -> None:
+        own, self.own = self.own, False
+        if own or not self.ascii:
+            return
+        for op in event.delta:
+            inserted = op.get("insert")
+            if inserted is not None and not (isinstance(inserted, str) and inserted.isascii()):
+                self.ascii = False
+                return
 
 
 class _Content:
@@ -319,7 +330,6 @@ class RichText:
     _host: TextHost | None
     _open: Callable[[], AbstractContextManager[pycrdt.Transaction]]  # a write's transaction
     _offsets: _Offsets
-    _subscription: Any
 
     def __init__(self, text: pycrdt.Text, *, host: TextHost | None = None) -> None:
         if not isinstance(text, pycrdt.Text):
@@ -365,8 +375,9 @@ class RichText:
         if not text:
             return
         offsets = self._offsets
-        outer = self._doc._txn is None
+        opened = self._doc._txn is None
         with self._open() as txn:
+            offsets.own = opened
             if isinstance(txn, _ReadTransaction):
                 _native(txn)  # raises the read-only error
             native = txn._txn
@@ -385,11 +396,8 @@ class RichText:
                 self._insert_text(native, offset, text, attrs)
             else:
                 self._integrated.insert(native, offset, text, iter(_NO_ATTRIBUTES))
-            if not outer:
-                offsets.ascii = ascii_after
-            offsets.size = size + len(text)
-        if outer:  # after the commit, whose observer call cleared what this write knows
             offsets.ascii = ascii_after
+            offsets.size = size + len(text)
         if host is not None:
             host._edited(index + len(text))
 
@@ -435,8 +443,9 @@ class RichText:
         if length == 0 and type(length) is int:
             return
         offsets = self._offsets
-        outer = self._doc._txn is None
+        opened = self._doc._txn is None
         with self._open() as txn:
+            offsets.own = opened
             if isinstance(txn, _ReadTransaction):
                 _native(txn)  # raises the read-only error
             native = txn._txn
@@ -467,9 +476,6 @@ class RichText:
                 self._integrated.remove_range(native, offset, _size(content.take(length)))
                 offsets.ascii = content.ascii
                 offsets.size = size - length if content.ascii else -1
-            ascii_after = offsets.ascii
-        if outer:
-            offsets.ascii = ascii_after
         if host is not None:
             host._edited(index)
 

@@ -65,6 +65,7 @@ def test_transaction_origin_and_remote_flag_reach_on_change(join):
     with a.transaction(origin="report-bot"):
         a.text.insert(0, "one ")
         a.text.insert(4, "two")
+    wait_until(lambda: str(b.text) == "one two")
     b.text.insert(0, ">")
     wait_until(lambda: str(a.text) == ">one two")
     local, remote = seen[0], seen[-1]
