@@ -13,8 +13,9 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import Quill from 'quill';
 import QuillCursors from 'quill-cursors';
+import * as authProtocol from 'y-protocols/auth';
 import { QuillBinding } from 'y-quill';
-import { WebsocketProvider } from 'y-websocket';
+import { WebsocketProvider, messageAuth } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { IUser, anonymousUser } from './identity';
@@ -25,8 +26,12 @@ export const ROOT_TEXT = 'content';
 /** The websocket route under the server's base URL; the room name follows. */
 export const ROOMS_ROUTE = 'ysync/rooms';
 
-/** Room names: the same rule as `jupyter_ysync.protocol.validate_room_name`. */
-export const ROOM_NAME_PATTERN = /^[A-Za-z0-9._~:-]{1,128}$/;
+/**
+ * Room names: the same rule as `jupyter_ysync.protocol.validate_room_name`,
+ * 1-128 characters of `A-Z a-z 0-9 . _ - ~ :`, not only dots ("." and ".."
+ * would be rewritten by URL normalisation).
+ */
+export const ROOM_NAME_PATTERN = /^(?!\.+$)[A-Za-z0-9._~:-]{1,128}$/;
 
 /**
  * Return `name` if it is a valid room name.
@@ -37,7 +42,8 @@ export function validateRoomName(name: string): string {
   if (!ROOM_NAME_PATTERN.test(name)) {
     throw new Error(
       `Invalid room name ${JSON.stringify(name)}: use 1-128 characters of ` +
-        "A-Z a-z 0-9 . _ - ~ : (for example 'notes' or 'team:plan')."
+        'A-Z a-z 0-9 . _ - ~ : (not only dots), ' +
+        "for example 'notes' or 'team:plan'."
     );
   }
   return name;
@@ -59,6 +65,9 @@ export interface IPeer {
 interface IAwarenessState {
   user?: Partial<IUser>;
 }
+
+/** How long a remote caret's name stays shown after it moved, in ms. */
+const NAME_FLAG_MS = 2500;
 
 /** Toolbar: the formats of the document schema (see DESIGN.md). */
 const TOOLBAR = [
@@ -157,7 +166,9 @@ export class YEditor implements IDisposable {
       bounds: this.node,
       placeholder: options.placeholder ?? '',
       modules: {
-        cursors: { transformOnTextChange: true },
+        // y-quill moves remote carets from their Yjs relative positions on
+        // every change; quill-cursors' own transform would shift them twice.
+        cursors: { transformOnTextChange: false },
         toolbar: {
           container: TOOLBAR,
           handlers: { image: () => void this._insertImage() }
@@ -186,6 +197,12 @@ export class YEditor implements IDisposable {
         connect: false
       }
     );
+    // y-websocket only logs the server's permission-denied message (sent
+    // once, when a read-only peer tries to write): show it instead.
+    this.provider.messageHandlers[messageAuth] = (_encoder, decoder) =>
+      authProtocol.readAuthMessage(decoder, this.doc, (_doc, reason) =>
+        this._onPermissionDenied(reason)
+      );
     void Promise.resolve(options.user ?? anonymousUser())
       .catch(() => anonymousUser())
       .then(user => {
@@ -207,6 +224,7 @@ export class YEditor implements IDisposable {
     this.undoManager.on('stack-item-added', this._onStackItemAdded);
     this.undoManager.on('stack-item-popped', this._onStackItemPopped);
 
+    this.node.addEventListener('keydown', this._onKeydown);
     this.provider.on('status', this._onStatus);
     this.provider.on('sync', this._onSync);
     this.provider.on('closed', this._onClosed);
@@ -270,11 +288,22 @@ export class YEditor implements IDisposable {
     return this._isDisposed;
   }
 
-  /** Allow or forbid local edits; a read-only editor has no toolbar. */
+  /**
+   * Allow or forbid local edits; a read-only editor has no toolbar. Edits
+   * stay forbidden once the server said this peer may only read.
+   */
   setReadOnly(readOnly: boolean): void {
     this._readOnly = readOnly;
-    this.quill.enable(!readOnly);
-    this.node.classList.toggle('jp-mod-readOnly', readOnly);
+    const locked = readOnly || this._writeDenied !== null;
+    this.quill.enable(!locked);
+    // Still focusable, to select and copy, and so that keys go to the editor
+    // rather than to the notebook around it (see `_onKeydown`).
+    if (locked) {
+      this.quill.root.tabIndex = 0;
+    } else {
+      this.quill.root.removeAttribute('tabindex');
+    }
+    this.node.classList.toggle('jp-mod-readOnly', locked);
     this._updateToolbar();
     this._renderStatus();
   }
@@ -309,6 +338,8 @@ export class YEditor implements IDisposable {
     }
     this._isDisposed = true;
     this.provider.awareness.off('change', this._onAwarenessChange);
+    this._nameTimers.forEach(timer => window.clearTimeout(timer));
+    this._nameTimers.clear();
     this.provider.off('status', this._onStatus);
     this.provider.off('sync', this._onSync);
     this.provider.off('closed', this._onClosed);
@@ -317,6 +348,7 @@ export class YEditor implements IDisposable {
     // Tells the other peers we left (awareness removal) and closes the socket.
     this.provider.destroy();
     this.doc.destroy();
+    this.node.removeEventListener('keydown', this._onKeydown);
     this.node.remove();
     Signal.clearData(this);
   }
@@ -324,7 +356,7 @@ export class YEditor implements IDisposable {
   private _updateToolbar(): void {
     this.node.classList.toggle(
       'jp-mod-noToolbar',
-      !this._toolbar || this._readOnly
+      !this._toolbar || this._readOnly || this._writeDenied !== null
     );
   }
 
@@ -343,11 +375,45 @@ export class YEditor implements IDisposable {
       this._closedReason ?? this._status,
       `${count} ${count === 1 ? 'person' : 'people'}`
     ];
-    if (this._readOnly) {
+    if (this._readOnly || this._writeDenied !== null) {
       parts.push('read-only');
     }
     this._statusNode.textContent = parts.join(' · ');
+    this._statusNode.title = this._writeDenied ?? '';
     this._statusNode.dataset.status = this._status;
+    this._statusNode.classList.toggle(
+      'jp-mod-writeDenied',
+      this._writeDenied !== null
+    );
+  }
+
+  /**
+   * Keep plain keys typed into a read-only editor from reaching JupyterLab:
+   * in a notebook they would run command-mode shortcuts (X cuts the cell
+   * holding the editor). Escape and shortcuts with Ctrl, Alt or Meta pass.
+   */
+  private _onKeydown = (event: KeyboardEvent): void => {
+    if (
+      !this.quill.isEnabled() &&
+      !event.ctrlKey &&
+      !event.altKey &&
+      !event.metaKey &&
+      event.key !== 'Escape' &&
+      event.key !== 'Tab'
+    ) {
+      event.stopPropagation();
+    }
+  };
+
+  /** The server dropped our edits: this peer may only read the room. */
+  private _onPermissionDenied(reason: string): void {
+    this._writeDenied = reason || 'read-only: your changes are not saved';
+    this.setReadOnly(this._readOnly);
+    // None of this peer's edits were kept: show the room as it is.
+    while (this.undoManager.undoStack.length > 0) {
+      this.undoManager.undo();
+    }
+    this.undoManager.clear();
   }
 
   private _onStatus = ({ status }: { status: string }): void => {
@@ -379,10 +445,40 @@ export class YEditor implements IDisposable {
     this._setStatus('disconnected');
   };
 
-  private _onAwarenessChange = (): void => {
+  private _onAwarenessChange = ({
+    added,
+    updated
+  }: {
+    added: number[];
+    updated: number[];
+  }): void => {
     this._renderStatus();
     this._peersChanged.emit(this.peers);
+    this._showNames([...added, ...updated]);
   };
+
+  /**
+   * Show the names of carets that just moved, for a moment: quill-cursors
+   * shows them on hover only, and a caret without a name says little.
+   */
+  private _showNames(clientIds: number[]): void {
+    const cursors = this.quill.getModule('cursors') as QuillCursors;
+    for (const clientId of clientIds) {
+      if (clientId === this.doc.clientID) {
+        continue;
+      }
+      const id = String(clientId);
+      cursors.toggleFlag(id, true);
+      window.clearTimeout(this._nameTimers.get(id));
+      this._nameTimers.set(
+        id,
+        window.setTimeout(() => {
+          this._nameTimers.delete(id);
+          cursors.toggleFlag(id, false);
+        }, NAME_FLAG_MS)
+      );
+    }
+  }
 
   /** Remember where the caret was, so undo/redo puts it back near the change. */
   private _onStackItemAdded = ({
@@ -438,9 +534,12 @@ export class YEditor implements IDisposable {
   private _statusNode: HTMLDivElement;
   private _status: ConnectionStatus = 'connecting';
   private _closedReason: string | null = null;
+  /** The server's reason, once it refused this peer's edits. */
+  private _writeDenied: string | null = null;
   private _readOnly = false;
   private _toolbar = true;
   private _isDisposed = false;
+  private _nameTimers = new Map<string, number>();
   private _statusChanged = new Signal<this, ConnectionStatus>(this);
   private _peersChanged = new Signal<this, IPeer[]>(this);
 }

@@ -92,7 +92,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
             title: 'Open shared rich-text room',
             label: 'Room name',
             placeholder: 'notes',
-            pattern: '[A-Za-z0-9._~:\\-]{1,128}',
+            pattern: '(?!\\.+$)[A-Za-z0-9._~:\\-]{1,128}',
             required: true
           });
           if (!result.button.accept || !result.value) {
