@@ -183,6 +183,8 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         stream = self.ws_connection.stream if self.ws_connection else None  # type: ignore[attr-defined]
         if stream is not None:
             stream.max_write_buffer_size = self._max_send_buffer
+        # Updates are small and latency-bound: no Nagle delay (up to 200 ms with delayed ACKs).
+        self.set_nodelay(True)
         try:
             self.room = await self.manager.join(name, self)
         except Exception:
