@@ -288,23 +288,41 @@ class Room:
         applied: list[tuple[Peer, bytes]] = []
         step1: list[tuple[Peer, bytes]] = []
         malformed: set[Peer] = set()
-        for peer, subtype, payload in batch:
+        index, end = 0, len(batch)
+        while index < end:
+            peer, subtype, payload = batch[index]
+            index += 1
             if subtype == YSyncMessageType.SYNC_STEP1:
                 step1.append((peer, payload))
                 continue
+            # A run of updates from one peer is integrated in one transaction, whose update
+            # is already their merge: no separate merge, one encoding.
+            run = [payload]
+            while (
+                index < end
+                and batch[index][0] is peer
+                and batch[index][1] != YSyncMessageType.SYNC_STEP1
+            ):
+                run.append(batch[index][2])
+                index += 1
             if peer in malformed:
                 continue
-            # A peer that left since is no reason to drop its update: it was sent.
+            # A peer that left since is no reason to drop its updates: they were sent.
             self._integrated = EMPTY_UPDATE
-            try:
-                self.doc.apply_update(payload)
-            except ValueError as error:
+            error: ValueError | None = None
+            with self.doc.transaction():
+                for update in run:
+                    try:
+                        self.doc.apply_update(update)
+                    except ValueError as bad:
+                        error = bad
+                        break
+            if error is not None:
                 self._log.warning(
                     "Malformed update from %s in room %s: %s", peer.name, self.name, error
                 )
                 malformed.add(peer)
                 peer.close(CloseCode.MALFORMED, f"malformed update: {error}")
-                continue
             # What the replica really integrated: an update it already had (a peer echoing
             # what it received, as ypy-websocket does) is neither stored nor sent again.
             if self._integrated != EMPTY_UPDATE:
