@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
+from pycrdt import YSyncMessageType, write_message
+
 from .errors import InvalidRoomName
+
+EMPTY_UPDATE = b"\x00\x00"
+"""An update that changes nothing (what a peer with nothing to add answers)."""
 
 ROOM_NAME_PATTERN = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
 """Room names: 1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``, not only dots."""
@@ -45,6 +50,11 @@ class CloseCode(IntEnum):
     ROOM_DELETED = 4404
     TOO_SLOW = 4408
     TOO_LARGE = 4413
+
+
+def sync_step2_message(update: bytes) -> bytes:
+    """Encode a SYNC_STEP2 message carrying ``update`` (pycrdt exports no helper for it)."""
+    return bytes((MessageType.SYNC, YSyncMessageType.SYNC_STEP2)) + write_message(update)
 
 
 def validate_room_name(name: str) -> str:

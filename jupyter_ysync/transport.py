@@ -32,16 +32,14 @@ from pycrdt import (
     create_update_message,
     merge_updates,
     read_message,
-    write_message,
 )
 
 from .errors import AuthenticationFailed, ConnectionFailed, YSyncError
-from .protocol import CloseCode, MessageType
+from .protocol import EMPTY_UPDATE, CloseCode, MessageType, sync_step2_message
 
 log = logging.getLogger("jupyter_ysync")
 
 TEXT_NAME = "content"
-EMPTY_UPDATE = b"\x00\x00"
 AWARENESS_RENEW_SECONDS = 15.0
 CURSOR_THROTTLE_SECONDS = 0.05
 MIRROR_BATCH = 256
@@ -69,11 +67,6 @@ _FINAL_CLOSE_CODES: dict[int, type[YSyncError]] = {
     CloseCode.ROOM_DELETED: ConnectionFailed,
     CloseCode.MALFORMED: ConnectionFailed,
 }
-
-
-def sync_step2_message(update: bytes) -> bytes:
-    """Encode a SYNC_STEP2 message carrying ``update``."""
-    return bytes((MessageType.SYNC, YSyncMessageType.SYNC_STEP2)) + write_message(update)
 
 
 class Transport:

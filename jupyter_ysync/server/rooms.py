@@ -35,7 +35,7 @@ from pycrdt import (
 )
 
 from ..errors import RoomNotFound, YSyncError
-from ..protocol import AuthMessageType, CloseCode, MessageType
+from ..protocol import EMPTY_UPDATE, AuthMessageType, CloseCode, MessageType, sync_step2_message
 from .store import Store, StoredRoom
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 TEXT_NAME = "content"
 
-EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE = b"\x00"
 
 READ_ONLY_REASON = "read-only: you may read this room but your changes are not saved or shared"
@@ -66,11 +65,6 @@ class Peer(Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection with a websocket close code."""
-
-
-def sync_step2_message(update: bytes) -> bytes:
-    """Encode a SYNC_STEP2 message carrying ``update``."""
-    return bytes((MessageType.SYNC, YSyncMessageType.SYNC_STEP2)) + write_message(update)
 
 
 def permission_denied_message(reason: str) -> bytes:
