@@ -311,11 +311,11 @@ class SharedDocument:
             updates = transport.take_inbox()
             if not updates:
                 return
-            update = updates[0] if len(updates) == 1 else _merge(updates)
             self._applying_remote = True
             try:
-                with self._ydoc.transaction(origin=REMOTE_ORIGIN):
-                    self._ydoc.apply_update(update)
+                with self._ydoc.transaction(origin=REMOTE_ORIGIN):  # one event for all
+                    for update in updates:
+                        self._ydoc.apply_update(update)
             finally:
                 self._applying_remote = False
 
@@ -402,12 +402,6 @@ def _to_units(ops: list[dict[str, Any]], before: str) -> tuple[list[dict[str, An
         position += count
     after.append(before[position:])
     return converted, "".join(after)
-
-
-def _merge(updates: list[bytes]) -> bytes:
-    from pycrdt import merge_updates
-
-    return merge_updates(*updates)
 
 
 def connect(

@@ -30,7 +30,6 @@ from pycrdt import (
     create_awareness_message,
     create_sync_message,
     create_update_message,
-    merge_updates,
     read_message,
 )
 
@@ -42,7 +41,6 @@ log = logging.getLogger("jupyter_ysync")
 TEXT_NAME = "content"
 AWARENESS_RENEW_SECONDS = 15.0
 CURSOR_THROTTLE_SECONDS = 0.05
-MIRROR_BATCH = 256
 
 
 class ConnectionStatus(str, Enum):
@@ -113,7 +111,6 @@ class Transport:
         self._outbox: deque[bytes] = deque()
         self._mirror: Doc[Any] = Doc(client_id=client_id)
         self._mirror_text = self._mirror.get(TEXT_NAME, type=Text)
-        self._mirror_pending: list[bytes] = []
         self._awareness = Awareness(self._mirror)
         self._awareness_lock = threading.Lock()
         self._cursor_index: int | None = None
@@ -261,7 +258,6 @@ class Transport:
             renew = asyncio.create_task(self._renew_awareness())
             try:
                 self._drain_outbox()  # anything queued offline goes into the mirror first
-                self._update_mirror()
                 await ws.send(create_sync_message(self._mirror))
                 with self._awareness_lock:
                     state = self._awareness.encode_awareness_update([self._awareness.client_id])
@@ -289,14 +285,11 @@ class Transport:
             payload = read_message(message[2:])
             if subtype == YSyncMessageType.SYNC_STEP1:
                 self._drain_outbox()
-                self._update_mirror()
                 await ws.send(sync_step2_message(self._mirror.get_update(payload)))
                 return
             if payload != EMPTY_UPDATE:
                 self.inbox.append(payload)
-                self._mirror_pending.append(payload)
-                if len(self._mirror_pending) > MIRROR_BATCH:
-                    self._update_mirror()
+                self._mirror.apply_update(payload)
             if subtype == YSyncMessageType.SYNC_STEP2:
                 self.synced.set()
                 self._set_status(ConnectionStatus.SYNCED)
@@ -329,23 +322,23 @@ class Transport:
             self._wake.set()
 
     def _drain_outbox(self) -> bytes | None:
-        """Move queued local updates into the mirror; return them merged."""
+        """Move queued local updates into the mirror; return them as one update."""
         outbox = self._outbox
         if not outbox:
             return None
         updates = []
         while outbox:
             updates.append(outbox.popleft())
-        update = updates[0] if len(updates) == 1 else merge_updates(*updates)
-        self._mirror_pending.append(update)
-        if len(self._mirror_pending) > MIRROR_BATCH:
-            self._update_mirror()
-        return update
-
-    def _update_mirror(self) -> None:
-        pending, self._mirror_pending = self._mirror_pending, []
-        if pending:
-            self._mirror.apply_update(pending[0] if len(pending) == 1 else merge_updates(*pending))
+        mirror = self._mirror
+        if len(updates) == 1:
+            mirror.apply_update(updates[0])
+            return updates[0]
+        # The mirror's diff is their merge, in linear time (merge_updates() is quadratic).
+        state = mirror.get_state()
+        with mirror.transaction():
+            for update in updates:
+                mirror.apply_update(update)
+        return mirror.get_update(state)
 
     async def _send_loop(self) -> None:
         assert self._wake is not None
@@ -401,7 +394,6 @@ class Transport:
             # Drained here, the send loop will not see it: send it now (offline, the
             # mirror holds it and the next handshake pushes it).
             self._spawn(self._send_quietly(ws, create_update_message(update)))
-        self._update_mirror()
         position = relative_position(self._mirror_text, index)
         with self._awareness_lock:
             state = dict(self._awareness.get_local_state() or {})

@@ -161,8 +161,11 @@ class Room:
 
     def load(self, updates: list[bytes], last_modified: float = 0.0) -> None:
         """Replay the stored log into the (empty) replica."""
-        if updates:
-            self.doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
+        # One transaction for the whole log: merge_updates() grows quadratically with the
+        # number of updates (20k took 14 s), integrating them in turn is linear.
+        with self.doc.transaction():
+            for update in updates:
+                self.doc.apply_update(update)
         self.last_modified = last_modified
 
     def _capture(self, event: TransactionEvent) -> None:
@@ -509,7 +512,9 @@ class RoomManager:
             if not updates:
                 raise RoomNotFound(f"No room named {name!r}: list rooms with GET ysync/rooms.")
             doc = Doc()
-            doc.apply_update(updates[0] if len(updates) == 1 else merge_updates(*updates))
+            with doc.transaction():
+                for update in updates:
+                    doc.apply_update(update)
         return RichText(doc.get(TEXT_NAME, type=Text))
 
     async def list(self) -> list[dict[str, Any]]:
