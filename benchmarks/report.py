@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,22 +166,26 @@ def _notes(
     measurements: Sequence[Measurement | None],
     servers: Sequence[ServerInfo],
 ) -> str:
-    titles = {s.key: s.key for s in servers}
+    present = [m for m in measurements if m is not None]
     notes: list[str] = []
-    if any(m is not None and m.server == IN_PROCESS for m in measurements):
+    if any(m.server == IN_PROCESS for m in present):
         notes.append("in-process, no server")
     else:
         notes.append(
             f"{os.cpu_count()} cores shared with the generator; ours: durable SQLite"
             " store ON; peers keep nothing on disk"
         )
-    for measurement in measurements:
-        if measurement is None:
-            continue
-        who = titles.get(measurement.server, measurement.server)
-        if measurement.error:
-            notes.append(f"{who}: {measurement.error}")
+    said: dict[str, list[str]] = {}  # note -> servers that say it
+    for measurement in present:
+        lines = [measurement.error] if measurement.error else []
         for run in measurement.failed_runs:
-            notes.append(f"{who} {'TIMEOUT' if run.timed_out else 'FAILED'}: {run.detail}")
-        notes += [f"{who}: {note}" for note in measurement.notes]
-    return "; ".join(dict.fromkeys(notes))
+            lines.append(f"{'TIMEOUT' if run.timed_out else 'FAILED'}: {run.detail}")
+        for line in [*lines, *measurement.notes]:
+            said.setdefault(_TOKEN.sub("", line), []).append(measurement.server)
+    for note, who in said.items():
+        shared = len(who) == len(present) and len(present) > 1
+        notes.append(note if shared else f"{', '.join(dict.fromkeys(who))}: {note}")
+    return "; ".join(notes)
+
+
+_TOKEN = re.compile(r"\?token=[0-9A-Za-z]+")

@@ -192,11 +192,18 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-async def attempt(run: Awaitable[Run]) -> Run:
-    """Await one repetition; a peer that failed to connect, sync or converge fails the run."""
+async def attempt(run: Awaitable[Run], server: RunningServer) -> Run:
+    """Await one repetition; a peer that failed to connect, sync or converge fails the run.
+
+    A peer still short of the expected text at its time limit times the run out
+    while the server is still working; once the server is idle nothing more
+    will come, so the replicas diverged (the server lost updates): FAILED.
+    """
     try:
         return await run
     except PeerTimeout as exc:
+        if await server.wait_idle(timeout=5):
+            return Run({}, converged=False, detail=f"{exc}, and the server is idle: lost updates")
         return Run({}, converged=False, detail=str(exc), timed_out=True)
     except PeerError as exc:
         return Run({}, converged=False, detail=str(exc))

@@ -99,7 +99,8 @@ def fanout(readers: int) -> Callable[[Bench], Awaitable[list[Run]]]:
                             sizes.fanout_updates,
                             None,
                             sizes.timeout,
-                        )
+                        ),
+                        server,
                     )
                 )
         return runs
@@ -122,7 +123,8 @@ async def paced(bench: Bench) -> list[Run]:
                         sizes.paced_updates,
                         sizes.paced_rate,
                         sizes.timeout,
-                    )
+                    ),
+                    server,
                 )
             )
     return runs

@@ -21,7 +21,7 @@ async def many_rooms(bench: Bench) -> list[Run]:
     runs = []
     for _ in range(sizes.repetitions):  # a fresh process each time (full runs): RSS only grows
         async with bench.server(fresh=not sizes.share_servers) as server:
-            runs.append(await attempt(_rooms_once(bench, server, sizes)))
+            runs.append(await attempt(_rooms_once(bench, server, sizes), server))
     return runs
 
 

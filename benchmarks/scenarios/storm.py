@@ -39,7 +39,7 @@ async def join_storm(bench: Bench) -> list[Run]:
     runs = []
     async with bench.server() as server:
         for _ in range(sizes.repetitions):
-            runs.append(await attempt(_storm_once(server, bench.room("storm"), sizes)))
+            runs.append(await attempt(_storm_once(server, bench.room("storm"), sizes), server))
     sizes_kib = sorted(
         {round(run.values.pop("doc_kib")) for run in runs if "doc_kib" in run.values}
     )

@@ -88,11 +88,9 @@ async def trace_through_room(bench: Bench) -> list[Run]:
     runs = []
     async with bench.server() as server:
         for _ in range(bench.sizes.trace_repetitions):
-            runs.append(
-                await attempt(
-                    _room_replay_once(server, bench.room("trace"), trace, bench.sizes.trace_timeout)
-                )
-            )
+            room = bench.room("trace")
+            replay = _room_replay_once(server, room, trace, bench.sizes.trace_timeout)
+            runs.append(await attempt(replay, server))
     return runs
 
 
@@ -147,9 +145,8 @@ async def trace_through_client(bench: Bench) -> list[Run]:
     runs = []
     async with bench.server() as server:
         for _ in range(bench.sizes.trace_repetitions):
-            runs.append(
-                await attempt(_client_replay_once(server, bench.room("client"), trace, bench))
-            )
+            replay = _client_replay_once(server, bench.room("client"), trace, bench)
+            runs.append(await attempt(replay, server))
     return runs
 
 
