@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pycrdt import Doc, Text, TextEvent, TransactionEvent, UndoManager
+from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoManager
 
 from .errors import ConnectionFailed, ServerNotFound
 from .protocol import validate_room_name
@@ -148,7 +148,8 @@ class SharedDocument:
             self.url, headers, self._ydoc.client_id, on_remote=self._schedule_refresh
         )
         self._ydoc.observe(self._on_transaction)
-        self._ytext.observe(self._on_text)
+        # Observed only while on_change has callbacks: a text event computes its delta.
+        self._text_subscription: Subscription | None = None
         self._transport.start()
         self._transport.set_local_state({"user": self._presence})
 
@@ -214,11 +215,15 @@ class SharedDocument:
         """
         if not self._callbacks:
             self._units = _units_of(self._ytext)
+            self._text_subscription = self._ytext.observe(self._on_text)
         self._callbacks.append(callback)
 
         def unsubscribe() -> None:
             with contextlib.suppress(ValueError):
                 self._callbacks.remove(callback)
+            if not self._callbacks and self._text_subscription is not None:
+                self._ytext.unobserve(self._text_subscription)
+                self._text_subscription = None
 
         return unsubscribe
 

@@ -64,22 +64,24 @@ class _Offsets:
 
     ``ascii`` means that when the text had ``size`` pycrdt units, every character was ASCII,
     so a RichText index is also a pycrdt offset. RichText keeps both current through its own
-    writes. The observer checks every other transaction (remote updates, undo, raw pycrdt
-    writes, a caller's transaction around RichText calls) and clears ``ascii`` when it
-    inserted anything but ASCII text; a transaction that RichText opened and committed itself
-    holds nothing else, so it is not inspected (reading a delta costs as much as the edit).
+    writes, and sets ``own`` when it writes. At the end of each transaction the observer
+    trusts them if RichText wrote last (``own``, and the text still has ``size`` units);
+    otherwise (remote updates, undo, raw pycrdt writes) it reads the transaction's delta and
+    clears ``ascii`` if anything but ASCII text was inserted. Reading a delta costs time
+    proportional to the text, so RichText's own writes never pay it.
     """
 
-    __slots__ = ("ascii", "own", "size")
+    __slots__ = ("ascii", "own", "size", "text")
 
-    def __init__(self) -> None:
+    def __init__(self, text: Any) -> None:
         self.ascii = False
         self.own = False
         self.size = -1
+        self.text = text  # the integrated (native) text
 
     def invalidate(self, event: Any) -> None:
         own, self.own = self.own, False
-        if own or not self.ascii:
+        if not self.ascii or (own and self.text.len(event.transaction) == self.size):
             return
         for op in event.delta:
             inserted = op.get("insert")
@@ -347,7 +349,7 @@ class RichText:
         self._integrated = text.integrated
         self._host = host
         self._open = getattr(host, "_transaction", None) or self._doc.transaction
-        self._offsets = _Offsets()
+        self._offsets = _Offsets(self._integrated)
         self._subscription = self._integrated.observe(self._offsets.invalidate)
 
     # ---------------------------------------------------------------------------------------
@@ -375,9 +377,7 @@ class RichText:
         if not text:
             return
         offsets = self._offsets
-        opened = self._doc._txn is None
         with self._open() as txn:
-            offsets.own = opened
             if isinstance(txn, _ReadTransaction):
                 _native(txn)  # raises the read-only error
             native = txn._txn
@@ -398,6 +398,7 @@ class RichText:
                 self._integrated.insert(native, offset, text, iter(_NO_ATTRIBUTES))
             offsets.ascii = ascii_after
             offsets.size = size + len(text)
+            offsets.own = True
         if host is not None:
             host._edited(index + len(text))
 
@@ -443,9 +444,7 @@ class RichText:
         if length == 0 and type(length) is int:
             return
         offsets = self._offsets
-        opened = self._doc._txn is None
         with self._open() as txn:
-            offsets.own = opened
             if isinstance(txn, _ReadTransaction):
                 _native(txn)  # raises the read-only error
             native = txn._txn
@@ -461,6 +460,7 @@ class RichText:
             ):
                 self._integrated.remove_range(native, index, length)
                 offsets.size = size - length
+                offsets.own = True
             else:
                 index = _check_index(index)
                 length = _check_index(length, "length")
@@ -476,6 +476,7 @@ class RichText:
                 self._integrated.remove_range(native, offset, _size(content.take(length)))
                 offsets.ascii = content.ascii
                 offsets.size = size - length if content.ascii else -1
+                offsets.own = length > 0
         if host is not None:
             host._edited(index)
 

@@ -366,6 +366,33 @@ def test_ascii_fast_path_notices_non_ascii_written_earlier_in_the_same_transacti
     assert str(rich) == "éaXb"
 
 
+def test_ascii_fast_path_sees_non_ascii_written_later_in_the_transaction() -> None:
+    doc, text, rich = new_text()
+    rich.insert(0, "ab")
+    with doc.transaction():
+        rich.insert(2, "X")
+        text.insert(0, "é")  # raw pycrdt, after RichText's last write
+    rich.insert(2, "Y")
+    assert str(rich) == "éaYbX"
+
+
+def test_a_refused_write_does_not_hide_the_next_remote_change() -> None:
+    doc, _, rich = new_text()
+    rich.insert(0, "abcd")
+    with pytest.raises(IndexError):
+        rich.insert(99, "X")
+    with pytest.raises(IndexError):
+        rich.delete(3, 5)
+    peer, peer_text, _ = new_text()
+    sync(doc, peer)
+    with peer.transaction():  # same byte length: only the delta tells
+        del peer_text[0:2]
+        peer_text.insert(0, "é")
+    sync(peer, doc)
+    rich.insert(2, "X")
+    assert str(rich) == "écXd"
+
+
 def test_random_edits_match_a_python_model() -> None:
     rng = random.Random(20240611)
     doc, _, rich = new_text()
