@@ -180,7 +180,7 @@ class Room:
         if self.awareness.states:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send_frame(self._frame(create_awareness_message(update)))
-        self._log.info("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
+        self._log.debug("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
 
     def remove_peer(self, peer: Peer) -> None:
         """Leave: clear the peer's awareness states for everyone else."""
@@ -192,7 +192,7 @@ class Room:
             self.awareness.remove_awareness_states(gone, origin=None)
             message = create_awareness_message(self.awareness.encode_awareness_update(gone))
             self._broadcast(self._frame(message), exclude=None)
-        self._log.info("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
+        self._log.debug("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
         if not self.peers and self._on_empty is not None:
             self._on_empty(self)
 
