@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import struct
 from typing import Any, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -24,26 +23,11 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProt
 from ..errors import InvalidRoomName, RoomNotFound
 from ..protocol import CloseCode, validate_room_name
 from .rooms import MalformedMessage, Room, RoomManager
+from .websocket import RoomProtocol, close_reason
 
 AUTH_RESOURCE = "ysync"
 
 KERNEL_USER = User(username="jupyter-ysync-kernel", name="Python kernel", display_name="Kernel")
-
-
-def websocket_frame(message: bytes) -> bytes:
-    """Frame ``message`` as one unmasked binary websocket frame (server to client)."""
-    length = len(message)
-    if length < 126:
-        return bytes((0x82, length)) + message
-    if length <= 0xFFFF:
-        return struct.pack("!BBH", 0x82, 126, length) + message
-    return struct.pack("!BBQ", 0x82, 127, length) + message
-
-
-def _close_reason(reason: str) -> str:
-    """Close frames carry at most 123 bytes of reason."""
-    data = reason.encode()
-    return reason if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
 class _YSyncAuthMixin:
@@ -104,21 +88,6 @@ class _YSyncAuthMixin:
             raise web.HTTPError(400, reason="Invalid room name", log_message=str(error)) from error
 
 
-class _ClosingProtocol(WebSocketProtocol13):
-    """Report tornado's 'message too big' (1009) as our 4413 with an explanation."""
-
-    max_message_size: int = 0
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        if code == 1009:
-            code = CloseCode.TOO_LARGE
-            reason = _close_reason(
-                f"message larger than {self.max_message_size} bytes;"
-                " raise YSyncApp.max_message_size on the server"
-            )
-        super().close(code, reason)
-
-
 class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandler):  # type: ignore[misc]
     """``ysync/rooms/{room}``: a websocket upgrade joins the room as a peer (y-websocket
     protocol v1); a plain ``GET`` describes the room and ``DELETE`` removes it."""
@@ -150,8 +119,8 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
         protocol = super().get_websocket_protocol()
         if isinstance(protocol, WebSocketProtocol13):
-            protocol.__class__ = _ClosingProtocol
-            cast(_ClosingProtocol, protocol).max_message_size = self._max_message_size
+            protocol.__class__ = RoomProtocol
+            cast(RoomProtocol, protocol).max_message_size = self._max_message_size
         return protocol
 
     def get_compression_options(self) -> dict[str, Any] | None:
@@ -204,7 +173,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self.log.warning(
                 "ysync: malformed message from %s in room %s: %s", self.name, room.name, error
             )
-            self.close(CloseCode.MALFORMED, _close_reason(f"malformed message: {error}"))
+            self.close(CloseCode.MALFORMED, close_reason(f"malformed message: {error}"))
 
     def on_close(self) -> None:
         room, self.room = self.room, None
@@ -247,7 +216,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             stream.close(exc_info=error)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        super().close(code, _close_reason(reason) if reason else reason)
+        super().close(code, close_reason(reason) if reason else reason)
 
     @allow_unauthenticated
     async def delete(self, room: str) -> None:
