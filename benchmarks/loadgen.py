@@ -10,7 +10,8 @@ A reader applies what arrived within a few milliseconds as one merged update
 wait and check applies what is pending first). The replica is the same; the
 generator just spends about 3 µs per update instead of 20, so that on two
 shared cores it is not what limits the delivered updates/s. Arrival is
-timestamped when the message is received, before it is applied.
+timestamped when its bytes are read from the socket (see ``wsclient``), before
+the message is applied.
 
 End-to-end latency needs no payload of our own: a writer inserts one
 character per update, so its n-th update carries its clock ``n``. The writer
@@ -54,8 +55,8 @@ from pycrdt import (
     merge_updates,
     read_message,
 )
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+
+from .wsclient import WebSocketClient
 
 FLUSH_DELAY = 0.005
 """Seconds a received update may wait before the reader applies it with the next ones."""
@@ -100,8 +101,7 @@ class YPeer:
     arrivals: list[tuple[float, bytes]]
     synced: asyncio.Event
     closed_reason: str | None
-    _ws: ClientConnection | None = None
-    _receiver: asyncio.Task[None] | None = None
+    _ws: WebSocketClient | None = None
     _capture: list[bytes] | None = None
     _observer: Subscription | None = None
     _inbox: list[bytes]
@@ -139,28 +139,18 @@ class YPeer:
             PeerError: if the websocket cannot be opened within ``timeout`` seconds.
         """
         try:
-            self._ws = await connect(
-                self.url,
-                compression=None,  # as y-websocket in browsers: no permessage-deflate
-                max_size=None,
-                max_queue=1024,
-                ping_interval=None,
-                proxy=None,
-                open_timeout=timeout,
+            self._ws = await WebSocketClient.connect(
+                self.url, self._on_message, self._on_close, timeout=timeout
             )
-        except Exception as exc:  # OSError, TimeoutError, InvalidStatus, InvalidHandshake...
+        except Exception as exc:  # OSError, TimeoutError, WebSocketError
             raise PeerError(f"cannot open {self.url}: {exc!r}") from exc
-        self._receiver = asyncio.create_task(self._receive(self._ws))
         await self._ws.send(create_sync_message(self.doc))
 
     async def close(self) -> None:
         """Close the websocket and stop receiving."""
         if self._ws is not None:
             await self._ws.close()
-        if self._receiver is not None:
-            await asyncio.gather(self._receiver, return_exceptions=True)
         self._ws = None
-        self._receiver = None
 
     def insert(self, index: int, chunk: str) -> bytes:
         """Insert ``chunk`` at ``index`` in the replica; return the update it produced."""
@@ -248,38 +238,36 @@ class YPeer:
         if self._capture is not None:
             self._capture.append(event.update)
 
-    async def _receive(self, ws: ClientConnection) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async for message in ws:
-                if isinstance(message, str) or len(message) < 2:
-                    continue
-                if message[0] != YMessageType.SYNC:
-                    continue  # awareness, query-awareness, auth, custom: not measured
-                if message[1] == YSyncMessageType.SYNC_UPDATE:
-                    if self.timed:
-                        self.arrivals.append((now(), message))
-                    self._inbox.append(message)
-                    if len(self._inbox) >= FLUSH_MESSAGES:
-                        self._flush()
-                    elif self._flush_timer is None:
-                        self._flush_timer = loop.call_later(FLUSH_DELAY, self._flush)
-                    continue
-                self._flush()  # keep the order of updates and handshake messages
-                reply = handle_sync_message(message[1:], self.doc)
-                if reply is not None:
-                    await ws.send(reply)
-                elif message[1] == YSyncMessageType.SYNC_STEP2:
-                    self.synced.set()
-                    self._grown()
-        except ConnectionClosed as exc:
-            self.closed_reason = repr(exc)
-        finally:
-            self._flush()
-            if self.closed_reason is None:
-                self.closed_reason = "connection closed"
-            for _, reached in self._waiters:
-                reached.set()  # wake waiters: they check their condition themselves
+    def _on_message(self, message: bytes, arrival: float) -> None:
+        if len(message) < 2 or message[0] != YMessageType.SYNC:
+            return  # awareness, query-awareness, auth, custom: not measured
+        if message[1] == YSyncMessageType.SYNC_UPDATE:
+            if self.timed:
+                self.arrivals.append((arrival, message))
+            self._inbox.append(message)
+            if len(self._inbox) >= FLUSH_MESSAGES:
+                self._flush()
+            elif self._flush_timer is None:
+                loop = asyncio.get_running_loop()
+                self._flush_timer = loop.call_later(FLUSH_DELAY, self._flush)
+            return
+        self._flush()  # keep the order of updates and handshake messages
+        reply = handle_sync_message(message[1:], self.doc)
+        if reply is not None:
+            if self._ws is not None and not self._ws.closed:
+                self._ws.send_nowait(reply)
+        elif message[1] == YSyncMessageType.SYNC_STEP2:
+            self.synced.set()
+            self._grown()
+
+    def _on_close(self) -> None:
+        self._flush()
+        ws = self._ws
+        self.closed_reason = (
+            f"closed with {ws.close_code} {ws.close_reason}".strip() if ws else "connection closed"
+        )
+        for _, reached in self._waiters:
+            reached.set()  # wake waiters: they check their condition themselves
 
     def _flush(self) -> None:
         if self._flush_timer is not None:
