@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .peers import SERVER_KINDS, WORK_DIR
+from .proc import steal_ticks
 from .report import ScenarioInfo, render
 from .results import Measurement
 from .runner import install, run_scenarios, stderr_log
@@ -87,12 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     async def go() -> tuple[str, list[Measurement]]:
         infos = await install(kinds)
         load_before = os.getloadavg()[0]
+        steal_before = steal_ticks()
         measurements = await run_scenarios(scenarios, kinds, infos, sizes, workdir)
         load_after = os.getloadavg()[0]
+        steal_after = steal_ticks()
+        total = steal_after[1] - steal_before[1]
+        stolen = 100 * (steal_after[0] - steal_before[0]) / total if total else 0.0
         context = [
             f"Load average (1 min) {load_before:.2f} before the run, {load_after:.2f} after:"
             " above ~0.5 other processes competed for the cores, which inflates wall-clock"
             " figures (latency, throughput) more than CPU-time ones."
+            f" CPU time stolen by the hypervisor during the run: {stolen:.1f}% (a virtual"
+            " machine's stalls of tens of ms, which no server avoids, show in p99 latencies)."
         ]
         table = render(
             [ScenarioInfo(s.key, s.title, s.metrics) for s in scenarios],

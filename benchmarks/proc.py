@@ -46,3 +46,16 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise ProcessLookupError(f"process {pid} has no VmRSS (a zombie?)")
+
+
+def steal_ticks() -> tuple[int, int]:
+    """Return (steal, total) clock ticks of all CPUs since boot, from ``/proc/stat``.
+
+    Steal is time a virtual machine's CPUs were ready to run but the hypervisor ran
+    something else: on a shared host it shows as stalls of tens of milliseconds that no
+    server can avoid, and it inflates tail latencies.
+    """
+    with open("/proc/stat") as file:
+        fields = [int(value) for value in file.readline().split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
