@@ -9,7 +9,8 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from jupyter_ysync.server.store import SQLiteStore
+from jupyter_ysync.server.rooms import Room
+from jupyter_ysync.server.store import REPLAY_BATCH, SQLiteStore, compact_updates
 
 
 def text_of(updates: list[bytes]) -> str:
@@ -110,3 +111,16 @@ async def test_unwritable_store_fails_with_the_path_in_the_error(tmp_path: Path)
         assert "file" in str(error)
     else:
         raise AssertionError("appending to an unwritable store must fail")
+
+
+def test_a_log_longer_than_a_replay_batch_loads_whole_and_out_of_order_updates_wait():
+    """Replay splits long logs into transactions; no update may be lost at a seam."""
+    updates, expected = edits(3 * REPLAY_BATCH + 7)
+    # An update delivered before the one it builds on (across a seam) waits for it.
+    seam = REPLAY_BATCH
+    shuffled = [*updates[: seam - 1], updates[seam], updates[seam - 1], *updates[seam + 1 :]]
+    for log in (updates, shuffled):
+        room = Room("notes", store=None)  # type: ignore[arg-type]  # load() never writes
+        room.load(log)
+        assert str(room.doc.get("content", type=Text)) == expected
+        assert text_of([compact_updates(log)]) == expected
