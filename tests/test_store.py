@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,23 @@ def test_a_log_longer_than_a_replay_batch_loads_whole_and_out_of_order_updates_w
         room.load(log)
         assert str(room.doc.get("content", type=Text)) == expected
         assert text_of([compact_updates(log)]) == expected
+
+
+async def test_the_write_ahead_log_is_checkpointed_while_the_store_runs(tmp_path: Path):
+    """Rows reach the database file itself, so the log does not grow without bound."""
+    path = tmp_path / "rooms.sqlite"
+    store = SQLiteStore(path, compact_after=0)
+    await store.start()
+    empty = path.stat().st_size
+    updates, expected = edits(300)
+    for update in updates:
+        await store.append("notes", update)
+    for _ in range(100):  # a checkpoint follows the writes within CHECKPOINT_INTERVAL
+        if path.stat().st_size > empty:
+            break
+        await asyncio.sleep(0.05)
+    assert path.stat().st_size > empty
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT data FROM updates WHERE room = 'notes' ORDER BY id").fetchall()
+    assert text_of([bytes(row[0]) for row in rows]) == expected
+    await store.stop()
