@@ -30,6 +30,8 @@ def jp_server_config(ysync_store_path: Path) -> Config:
                 "idle_unload_delay": 0.5,
                 # In-process servers must not leave credentials in the test runner's environment.
                 "kernel_credentials": False,
+                # gc.freeze() would act on the whole test runner (tested on its own).
+                "freeze_gc": False,
             },
         }
     )

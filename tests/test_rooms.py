@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -171,3 +172,28 @@ def open_stalled_websocket(url: str) -> socket.socket:
         "Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
     return sock
+
+
+class TestFrozenStartupObjects:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Config) -> Config:
+        jp_server_config.YSyncApp.freeze_gc = True  # the default, off elsewhere in tests
+        return jp_server_config
+
+    async def test_startup_objects_are_out_of_the_collectors_reach_and_rooms_work(
+        self, ysync_ws_url: Any, jp_serverapp: Any
+    ):
+        """Full collections must not walk the server's start-up objects (20-100 ms pauses)."""
+        gc.unfreeze()
+        try:
+            app = jp_serverapp.extension_manager.extension_points["jupyter_ysync"].app
+            await app._start_jupyter_server_extension(jp_serverapp)  # as at server start
+            assert gc.get_freeze_count() > 0
+            url = ysync_ws_url("frozen")
+            writer, reader = await RawPeer(url).connect(), await RawPeer(url).connect()
+            writer.text += "after the freeze"
+            await reader.wait_for(lambda: str(reader.text) == "after the freeze", timeout=10)
+            await writer.close()
+            await reader.close()
+        finally:
+            gc.unfreeze()

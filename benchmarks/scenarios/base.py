@@ -209,6 +209,41 @@ async def attempt(run: Awaitable[Run], server: RunningServer) -> Run:
         return Run({}, converged=False, detail=str(exc))
 
 
+STALL_S = 30.0
+"""A reader that gains nothing for this long while its server is idle will gain nothing more."""
+
+
+async def wait_converged(
+    reader: YPeer,
+    server: RunningServer,
+    end: str,
+    timeout: float,
+) -> None:
+    """Wait until ``reader`` holds ``end``; give up early once it stalls beside an idle server.
+
+    Raises:
+        PeerTimeout: at ``timeout``, or after ``STALL_S`` without progress while the
+            server is idle (the updates were lost: waiting out the limit would only
+            cost the run up to ``timeout``).
+        PeerError: if the connection closed first.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        before = reader.length
+        try:
+            await reader.wait_until(
+                lambda: reader.length == len(end) and str(reader.text) == end,
+                max(0.0, min(STALL_S, deadline - loop.time())),
+                lambda: f"reader holds {reader.length} of {len(end)} characters",
+            )
+            return
+        except PeerTimeout:
+            stalled = reader.length == before and await server.wait_idle(timeout=5)
+            if stalled or loop.time() >= deadline:
+                raise
+
+
 async def barrier(peer: YPeer, timeout: float) -> None:
     """Return once the server has applied what ``peer`` sent: a second peer sees all of it."""
     async with YPeer(peer.url) as probe:

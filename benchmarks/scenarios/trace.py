@@ -14,7 +14,7 @@ from ..loadgen import PeerError, PeerTimeout, YPeer, convergence, now
 from ..peers import HOST, REPO_DIR, PeerUnavailable, RunningServer
 from ..results import Better, Metric, Run
 from ..traces import Trace, load_trace, raw_editor, replay
-from .base import Bench, Sizes, attempt, gc_paused
+from .base import Bench, Sizes, attempt, gc_paused, wait_converged
 
 TRACE_LOCAL_METRICS = (
     Metric("raw_ops_s", "raw pycrdt replay", "ops/s", Better.HIGHER, 0),
@@ -120,11 +120,7 @@ async def _room_replay_once(server: RunningServer, room: str, trace: Trace, time
                 if index % 64 == 63:
                     await asyncio.sleep(0)
             end = trace.end
-            await reader.wait_until(
-                lambda: reader.length == len(end) and str(reader.text) == end,
-                timeout,
-                lambda: f"reader holds {reader.length} of {len(end)} characters",
-            )
+            await wait_converged(reader, server, end, timeout)
             elapsed = now() - start
         await server.wait_idle()
         cpu = server.cpu_seconds() - cpu_before
@@ -173,11 +169,7 @@ async def _client_replay_once(server: RunningServer, room: str, trace: Trace, be
             start = float(await _expect(writer.stdout, "START", timeout))
             cpu_before = server.cpu_seconds()
             end = trace.end
-            await reader.wait_until(
-                lambda: reader.length == len(end) and str(reader.text) == end,
-                timeout,
-                lambda: f"reader holds {reader.length} of {len(end)} characters",
-            )
+            await wait_converged(reader, server, end, timeout)
             elapsed = now() - start
             writer_ok = (await _expect(writer.stdout, "DONE", timeout)).split()[1] == "True"
             writer.stdin.write(b"close\n")
