@@ -35,6 +35,7 @@ from pycrdt import (
 
 from .errors import AuthenticationFailed, ConnectionFailed, YSyncError
 from .protocol import EMPTY_UPDATE, CloseCode, MessageType, sync_step2_message
+from .updates import replay
 
 log = logging.getLogger("jupyter_ysync")
 
@@ -335,9 +336,7 @@ class Transport:
             return updates[0]
         # The mirror's diff is their merge, in linear time (merge_updates() is quadratic).
         state = mirror.get_state()
-        with mirror.transaction():
-            for update in updates:
-                mirror.apply_update(update)
+        replay(mirror, updates)
         return mirror.get_update(state)
 
     async def _send_loop(self) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from jupyter_ysync.server.rooms import Room
-from jupyter_ysync.server.store import REPLAY_BATCH, SQLiteStore, compact_updates
+from jupyter_ysync.server.store import SQLiteStore, compact_updates
+from jupyter_ysync.updates import REPLAY_BATCH
 
 
 def text_of(updates: list[bytes]) -> str:

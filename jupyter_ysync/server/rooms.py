@@ -36,7 +36,8 @@ from pycrdt import (
 
 from ..errors import RoomNotFound, YSyncError
 from ..protocol import EMPTY_UPDATE, AuthMessageType, CloseCode, MessageType, sync_step2_message
-from .store import REPLAY_BATCH, Store, StoredRoom, replay
+from ..updates import REPLAY_BATCH, replay
+from .store import Store, StoredRoom
 
 if TYPE_CHECKING:
     from ..richtext import RichText
