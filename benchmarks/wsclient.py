@@ -190,8 +190,11 @@ class WebSocketClient(asyncio.Protocol):
                 return
             self._check_handshake(bytes(buffer[:end]).decode("latin-1"))
             del buffer[: end + 4]
-            if not self._open:
-                return
+            if self._open and buffer:
+                # Frames that came with the handshake wait until connect() has returned, so
+                # that the handler can already reply through the client.
+                asyncio.get_running_loop().call_soon(self.data_received, b"")
+            return
         start, size = 0, len(buffer)
         while size - start >= 2:
             first, second = buffer[start], buffer[start + 1]
