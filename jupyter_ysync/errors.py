@@ -8,7 +8,8 @@ Hierarchy::
     ├── ServerNotFound (LookupError)      the Python peer could not tell which server to join
     ├── AuthenticationFailed (PermissionError)  the server refused the credential
     ├── ReadOnlyError (PermissionError)   a write on a read-only connection
-    └── ConnectionFailed (ConnectionError)  the server could not be reached or synced in time
+    ├── ConnectionFailed (ConnectionError)  the server could not be reached or synced in time
+    └── MalformedMessage (ValueError)     bytes that are not a valid y-websocket message or update
 """
 
 from __future__ import annotations
@@ -40,3 +41,8 @@ class ReadOnlyError(YSyncError, PermissionError):
 
 class ConnectionFailed(YSyncError, ConnectionError):
     """The server could not be reached, or did not sync, within the time allowed."""
+
+
+class MalformedMessage(YSyncError, ValueError):
+    """A peer sent bytes that are not a valid y-websocket protocol v1 message, or an update
+    that is not a valid Yjs update (v1 encoding); the message says what was wrong."""

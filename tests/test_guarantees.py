@@ -149,7 +149,7 @@ def stored_copy(store_path: Path, room: str, scratch: Path) -> Doc[Any]:
             shutil.copy(path, scratch / path.name)
 
     async def load() -> list[bytes]:
-        store = SQLiteStore(scratch / store_path.name, compact_after=0)
+        store = SQLiteStore(scratch / store_path.name)
         await store.start()
         try:
             return await store.load(room)

@@ -35,7 +35,7 @@ def edits(count: int) -> tuple[list[bytes], str]:
 
 
 async def test_appended_updates_load_back_in_order(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=0)
+    store = SQLiteStore(tmp_path / "rooms.sqlite")
     updates, expected = edits(50)
     for update in updates:
         await store.append("notes", update)
@@ -50,7 +50,7 @@ async def test_appended_updates_load_back_in_order(tmp_path: Path):
 
 
 async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=0)
+    store = SQLiteStore(tmp_path / "rooms.sqlite")
     rooms = {f"room{i}": edits(20) for i in range(10)}
     await asyncio.gather(
         *(store.append(name, u) for name, (updates, _) in rooms.items() for u in updates)
@@ -62,7 +62,7 @@ async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Pat
 
 async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
     path = tmp_path / "rooms.sqlite"
-    store = SQLiteStore(path, compact_after=10)
+    store = SQLiteStore(path)
     updates, expected = edits(200)
     for update in updates:
         await store.append("notes", update)
@@ -75,17 +75,6 @@ async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
     with sqlite3.connect(path) as db:  # and it is what is on disk
         rows = [bytes(r[0]) for r in db.execute("SELECT data FROM updates WHERE room='notes'")]
     assert len(rows) == 1 and text_of(rows) == expected
-
-
-async def test_threshold_compacts_automatically(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "rooms.sqlite", compact_after=20)
-    updates, expected = edits(100)
-    for update in updates:
-        await store.append("notes", update)
-    stored = await store.room("notes")
-    assert stored is not None and stored.updates <= 21
-    assert text_of(await store.load("notes")) == expected
-    await store.stop()
 
 
 async def test_delete_removes_only_that_room(tmp_path: Path):
@@ -131,7 +120,7 @@ def test_a_log_longer_than_a_replay_batch_loads_whole_and_out_of_order_updates_w
 async def test_the_write_ahead_log_is_checkpointed_while_the_store_runs(tmp_path: Path):
     """Rows reach the database file itself, so the log does not grow without bound."""
     path = tmp_path / "rooms.sqlite"
-    store = SQLiteStore(path, compact_after=0)
+    store = SQLiteStore(path)
     await store.start()
     empty = path.stat().st_size
     updates, expected = edits(300)

@@ -84,7 +84,7 @@ async def _fill_store(path: Path, room: str, updates: int) -> str:
     doc.observe(lambda event: log.append(event.update))
     for clock in range(updates):
         text.insert(clock, LETTERS[clock % 26])
-    store = SQLiteStore(path, compact_after=0)
+    store = SQLiteStore(path)
     await store.start()
     try:
         for first in range(0, len(log), 1000):  # concurrent appends share group commits

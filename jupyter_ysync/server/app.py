@@ -64,6 +64,13 @@ class YSyncApp(ExtensionApp):
         help="Bytes that may wait to be sent to one peer (default 64 MiB); a peer further behind"
         " is disconnected and resyncs when it reconnects.",
     )
+    send_timeout = Float(
+        30.0,
+        config=True,
+        help="Seconds a peer may go without reading while messages wait for it (default 30);"
+        " a peer that stopped reading is then disconnected, freeing what was queued for it,"
+        " and resyncs when it reconnects. 0 waits as long as max_send_buffer allows.",
+    )
     freeze_gc = Bool(
         True,
         config=True,
@@ -95,14 +102,11 @@ class YSyncApp(ExtensionApp):
     kernel_token: str = ""
 
     def initialize_settings(self) -> None:
-        self.store = SQLiteStore(
-            self.store_path,
-            compact_after=self.compact_after,
-            synchronous=self.sqlite_synchronous,
-        )
+        self.store = SQLiteStore(self.store_path, synchronous=self.sqlite_synchronous)
         self.manager = RoomManager(
             self.store,
             idle_unload_delay=self.idle_unload_delay,
+            compact_after=self.compact_after,
             frame=websocket_frame,
             log=self.log,
         )
@@ -124,6 +128,7 @@ class YSyncApp(ExtensionApp):
                         **common,
                         "max_message_size": self.max_message_size,
                         "max_send_buffer": self.max_send_buffer,
+                        "send_timeout": self.send_timeout,
                     },
                 ),
             ]

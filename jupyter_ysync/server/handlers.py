@@ -8,6 +8,7 @@ only and mapped to a dedicated kernel user that still passes the Authorizer.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Any, cast
@@ -20,9 +21,9 @@ from tornado import web
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
-from ..errors import InvalidRoomName, RoomNotFound
+from ..errors import InvalidRoomName, MalformedMessage, RoomNotFound
 from ..protocol import CloseCode, validate_room_name
-from .rooms import MalformedMessage, Room, RoomManager
+from .rooms import Room, RoomManager
 from .websocket import RoomProtocol, close_reason
 
 AUTH_RESOURCE = "ysync"
@@ -99,6 +100,10 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
     name: str = ""
     _max_message_size: int
     _max_send_buffer: int
+    _send_timeout: float
+    _refused: bool = False
+    _stall: asyncio.TimerHandle | None = None
+    _sent_mark: int = 0
 
     def initialize(  # type: ignore[override]
         self,
@@ -106,11 +111,13 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         kernel_token: str,
         max_message_size: int,
         max_send_buffer: int,
+        send_timeout: float,
     ) -> None:
         self.manager = manager
         self.kernel_token = kernel_token
         self._max_message_size = max_message_size
         self._max_send_buffer = max_send_buffer
+        self._send_timeout = send_timeout
 
     @property
     def max_message_size(self) -> int:  # type: ignore[override]
@@ -121,6 +128,12 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         if isinstance(protocol, WebSocketProtocol13):
             protocol.__class__ = RoomProtocol
             cast(RoomProtocol, protocol).max_message_size = self._max_message_size
+            # jupyter_server's WebSocketMixin gives its ping settings in milliseconds, which
+            # tornado reads as seconds (a 30,000 s interval, and a warning that the 90,000 s
+            # timeout is longer). Ping in seconds with tornado's own keep-alive instead.
+            interval = self.ping_interval / 1000
+            protocol.params.ping_interval = interval
+            protocol.params.ping_timeout = interval
         return protocol
 
     def get_compression_options(self) -> dict[str, Any] | None:
@@ -146,8 +159,11 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         await super().get(*args, **kwargs)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
-        """Join the room (loading it once if needed)."""
-        super().open(*args, **kwargs)  # WebSocketMixin's keep-alive pings
+        """Join the room (loading it once if needed).
+
+        Keep-alive pings are tornado's (see :meth:`get_websocket_protocol`), not the
+        WebSocketMixin's: its ``open`` is not called.
+        """
         name = args[0] if args else kwargs["room"]
         stream = self.ws_connection.stream if self.ws_connection else None  # type: ignore[attr-defined]
         if stream is not None:
@@ -162,10 +178,10 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
 
     def on_message(self, message: str | bytes) -> None:
         room = self.room
-        if room is None:
+        if room is None or self._refused:  # a peer closed for bad input is not heard again
             return
         if isinstance(message, str):
-            self.close(CloseCode.MALFORMED, "text frames are not y-websocket messages: send binary")
+            self._refuse("text frames are not y-websocket messages: send binary")
             return
         try:
             room.receive(self, message)
@@ -173,9 +189,17 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self.log.warning(
                 "ysync: malformed message from %s in room %s: %s", self.name, room.name, error
             )
-            self.close(CloseCode.MALFORMED, close_reason(f"malformed message: {error}"))
+            self._refuse(f"malformed message: {error}")
+
+    def _refuse(self, reason: str) -> None:
+        self._refused = True
+        self.close(CloseCode.MALFORMED, reason)
 
     def on_close(self) -> None:
+        self._refused = True
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         room, self.room = self.room, None
         if room is not None:
             room.remove_peer(self)
@@ -199,7 +223,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
                 if sent == len(frame):
                     return
                 rest = memoryview(frame)[sent:]
-            stream.write(rest)
+            self._queue(stream, rest)
         except StreamBufferFullError:
             self.log.warning(
                 "ysync: peer %s in room %s fell more than %d bytes behind; disconnected so it"
@@ -214,6 +238,36 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             pass
         except OSError as error:  # reset by the peer: tornado reports the close
             stream.close(exc_info=error)
+
+    def _queue(self, stream: IOStream, data: bytes | memoryview) -> None:
+        """Queue bytes the socket did not take; watch that the peer keeps reading them."""
+        stream.write(data)
+        if self._stall is None and self._send_timeout > 0:
+            self._watch(stream)
+
+    def _watch(self, stream: IOStream) -> None:
+        self._sent_mark = _bytes_sent(stream)
+        self._stall = asyncio.get_running_loop().call_later(
+            self._send_timeout, self._check_stall, stream
+        )
+
+    def _check_stall(self, stream: IOStream) -> None:
+        """Drop a peer that read nothing for ``send_timeout`` seconds while data waited."""
+        self._stall = None
+        if not stream.writing() or stream.closed():
+            return  # all sent: the next backlog starts a new watch
+        if _bytes_sent(stream) != self._sent_mark:  # it read some: watch the next period
+            self._watch(stream)
+            return
+        self.log.warning(
+            "ysync: peer %s in room %s read nothing for %.0f s while %d bytes waited for it;"
+            " disconnected so it resyncs on reconnect (YSyncApp.send_timeout)",
+            self.name,
+            self.room.name if self.room else "?",
+            self._send_timeout,
+            len(stream._write_buffer),  # type: ignore[attr-defined]
+        )
+        stream.close()  # a close frame could not get through either
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         super().close(code, close_reason(reason) if reason else reason)
@@ -243,6 +297,11 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         message = getattr(error, "log_message", None) or self._reason
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": message, "reason": self._reason}))
+
+
+def _bytes_sent(stream: IOStream) -> int:
+    """Bytes the socket has taken from the stream so far (tornado keeps the count)."""
+    return int(getattr(stream, "_total_write_done_index", 0))
 
 
 class RoomsHandler(_YSyncAuthMixin, APIHandler):

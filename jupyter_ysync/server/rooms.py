@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import (
     Awareness,
-    Decoder,
     Doc,
     Text,
     TransactionEvent,
@@ -34,9 +33,19 @@ from pycrdt import (
     write_message,
 )
 
-from ..errors import RoomNotFound, YSyncError
-from ..protocol import EMPTY_UPDATE, AuthMessageType, CloseCode, MessageType, sync_step2_message
-from ..updates import REPLAY_BATCH, replay
+from ..errors import MalformedMessage, RoomNotFound
+from ..protocol import (
+    EMPTY_UPDATE,
+    AuthMessageType,
+    CloseCode,
+    MessageType,
+    encode_awareness,
+    parse_awareness,
+    parse_message,
+    parse_state_vector,
+    write_var_uint,
+)
+from ..updates import REPLAY_BATCH, UpdateShape, replay, scan_update
 from .store import Store, StoredRoom
 
 if TYPE_CHECKING:
@@ -48,9 +57,16 @@ EMPTY_STATE = b"\x00"
 
 READ_ONLY_REASON = "read-only: you may read this room but your changes are not saved or shared"
 
+MAX_HELD_UPDATES = 256
+"""Updates of one peer that may wait for content they build on (see :meth:`Room.receive`)."""
 
-class MalformedMessage(YSyncError, ValueError):
-    """A peer sent bytes that are not a y-websocket protocol v1 message."""
+MAX_HELD_BYTES = 16 * 1024 * 1024
+"""Bytes of one peer's updates that may wait for content they build on."""
+
+MAX_AWARENESS_CLIENTS = 64
+"""Awareness client ids one connection may announce (a browser tab or a kernel uses one)."""
+
+__all__ = ["MalformedMessage", "Peer", "Room", "RoomManager"]
 
 
 class Peer(Protocol):
@@ -74,42 +90,37 @@ def permission_denied_message(reason: str) -> bytes:
     return bytes((MessageType.AUTH, AuthMessageType.PERMISSION_DENIED)) + write_message(data)
 
 
-def parse_message(message: bytes) -> tuple[int, int, bytes]:
-    """Split a message into (message type, sync subtype or -1, payload).
-
-    Raises:
-        MalformedMessage: if the bytes are not a protocol v1 message.
-    """
-    try:
-        kind = message[0]
-        if kind == MessageType.SYNC:
-            subtype = message[1]
-            if subtype > YSyncMessageType.SYNC_UPDATE:
-                raise MalformedMessage(f"unknown sync message type {subtype}")
-            payload = Decoder(message[2:]).read_message()
-        elif kind == MessageType.AWARENESS:
-            subtype = -1
-            payload = Decoder(message[1:]).read_message()
-        elif kind in (MessageType.QUERY_AWARENESS, MessageType.AUTH):
-            return kind, -1, b""
-        else:
-            raise MalformedMessage(f"unknown message type {kind}")
-    except (IndexError, RuntimeError) as error:
-        raise MalformedMessage(f"truncated message ({len(message)} bytes)") from error
-    if payload is None:
-        raise MalformedMessage("message without payload")
-    return kind, subtype, payload
-
-
 @dataclass(eq=False)
 class _PeerState:
     client_ids: set[int] = field(default_factory=set)
     """Awareness client ids this peer has announced."""
     told_read_only: bool = False
+    held: list[tuple[bytes, UpdateShape]] = field(default_factory=list)
+    """Updates that build on content the replica does not have yet, in arrival order."""
+    held_bytes: int = 0
+
+
+_Pending = tuple[Peer, int, bytes, "UpdateShape | None"]
+
+
+def join_parts(*parts: bytes) -> bytes:
+    """The framing of a room whose peers need none: the message's parts, joined."""
+    return b"".join(parts)
+
+
+def _is_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a Rust panic raised through pyo3 (a BaseException, not an Exception)."""
+    return type(error).__name__ == "PanicException"
 
 
 class Room:
     """A room: the server replica of one document, its awareness and its peers.
+
+    Invariant: what the replica holds, the store holds, and every peer is sent. An update
+    is checked (:func:`scan_update`) before Yrs sees it; one that builds on content the
+    replica lacks (a gap in a client's clocks, an origin or deletion not received yet) waits,
+    as Yjs keeps such structs pending, until that content arrives. Whatever one peer's
+    update raises closes that peer alone with 4400; nothing else in the batch is lost.
 
     Example::
 
@@ -125,22 +136,36 @@ class Room:
     awareness: Awareness
     peers: dict[Peer, _PeerState]
     last_modified: float
+    compact_after: int
     _store: Store
-    _frame: Callable[[bytes], bytes]
-    _pending: list[tuple[Peer, int, bytes]]
+    _frame: Callable[..., bytes]
+    _pending: list[_Pending]
     _flusher: asyncio.Task[None] | None
     _sv_message: bytes | None
     _full_update_message: bytes | None
+    _state: dict[int, int] | None
 
     def __init__(
         self,
         name: str,
         store: Store,
         *,
-        frame: Callable[[bytes], bytes] = bytes,
+        frame: Callable[..., bytes] = join_parts,
         on_empty: Callable[[Room], None] | None = None,
+        compact_after: int = 0,
         log: logging.Logger | None = None,
     ) -> None:
+        """
+        Args:
+            name: The room's name.
+            store: Where accepted updates are appended.
+            frame: Turns a message, given as one or more parts, into the bytes written to
+                every peer (websocket framing), joining the parts in one copy.
+            on_empty: Called when the last peer leaves.
+            compact_after: Replace the stored log by the replica's encoding once it holds
+                more rows than this (0: never).
+            log: Logger for joins, refusals and store failures.
+        """
         self.name = name
         self.doc = Doc()
         self.awareness = Awareness(self.doc)
@@ -148,6 +173,7 @@ class Room:
         self.awareness.observe(self._on_awareness)
         self.peers = {}
         self.last_modified = 0.0
+        self.compact_after = compact_after
         self._store = store
         self._frame = frame
         self._on_empty = on_empty
@@ -158,6 +184,8 @@ class Room:
         self._full_update_message = None
         self._failed: BaseException | None = None
         self._integrated = EMPTY_UPDATE
+        self._state = None
+        self._refused: set[Peer] = set()
         self.doc.observe(self._capture)
 
     def load(self, updates: list[bytes], last_modified: float = 0.0) -> None:
@@ -165,6 +193,7 @@ class Room:
         # Not merge_updates(): it grows quadratically with the number of updates (20k took
         # 14 s); replay() integrates them in turn, a few hundred per transaction.
         replay(self.doc, updates)
+        self._state = None
         self.last_modified = last_modified
 
     def _capture(self, event: TransactionEvent) -> None:
@@ -182,8 +211,9 @@ class Room:
         self._log.debug("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
 
     def remove_peer(self, peer: Peer) -> None:
-        """Leave: clear the peer's awareness states for everyone else."""
+        """Leave: clear the peer's awareness states for everyone else, drop what it held."""
         state = self.peers.pop(peer, None)
+        self._refused.discard(peer)
         if state is None:
             return
         gone = [cid for cid in state.client_ids if cid in self.awareness.states]
@@ -210,6 +240,16 @@ class Room:
         """Whether updates are still on their way to the store."""
         return bool(self._pending) or self._flusher is not None
 
+    async def flushed(self) -> None:
+        """Wait until every update received so far is stored and sent."""
+        while self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    def held(self, peer: Peer) -> int:
+        """How many of ``peer``'s updates wait for content they build on."""
+        state = self.peers.get(peer)
+        return len(state.held) if state else 0
+
     # -- messages --------------------------------------------------------------------------
 
     def receive(self, peer: Peer, message: bytes) -> None:
@@ -218,26 +258,40 @@ class Room:
         Raises:
             MalformedMessage: the peer must be closed with 4400; the room is unaffected.
         """
+        if peer in self._refused:
+            return  # closed for bad input: not heard again
         kind, subtype, payload = parse_message(message)
         if kind == MessageType.SYNC:
             if subtype == YSyncMessageType.SYNC_STEP1:
-                self._enqueue(peer, subtype, payload)
+                parse_state_vector(payload)  # validated here, used once the batch is applied
+                self._enqueue((peer, subtype, payload, None))
+            elif payload == EMPTY_UPDATE:
+                pass
             elif peer.can_write:
-                if payload != EMPTY_UPDATE:
-                    self._enqueue(peer, subtype, payload)
-            elif payload != EMPTY_UPDATE:
+                self._enqueue((peer, subtype, payload, scan_update(payload)))
+            else:
                 self._refuse_write(peer)
         elif kind == MessageType.AWARENESS:
-            try:
-                self.awareness.apply_awareness_update(payload, origin=peer)
-            except (ValueError, RuntimeError, IndexError, UnicodeDecodeError) as error:
-                raise MalformedMessage(f"bad awareness update: {error}") from error
-            # Back to the sender too, as the reference server does: a peer alone in a
-            # room would otherwise hear nothing and y-websocket reconnects after 30 s.
-            self._broadcast(self._frame(message), exclude=None)
+            self._receive_awareness(peer, payload)
         elif kind == MessageType.QUERY_AWARENESS:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send_frame(self._frame(create_awareness_message(update)))
+
+    def _receive_awareness(self, peer: Peer, payload: bytes) -> None:
+        entries = parse_awareness(payload)
+        state = self.peers.get(peer)
+        if state is not None:
+            announced = state.client_ids | {e.client for e in entries if e.state != "null"}
+            if len(announced) > MAX_AWARENESS_CLIENTS:
+                raise MalformedMessage(
+                    f"more than {MAX_AWARENESS_CLIENTS} awareness client ids on one connection"
+                )
+        # Relay what was parsed, re-encoded: never bytes a Yjs peer would throw on.
+        update = encode_awareness(entries)
+        self.awareness.apply_awareness_update(update, origin=peer)
+        # Back to the sender too, as the reference server does: a peer alone in a
+        # room would otherwise hear nothing and y-websocket reconnects after 30 s.
+        self._broadcast(self._frame(create_awareness_message(update)), exclude=None)
 
     def _refuse_write(self, peer: Peer) -> None:
         state = self.peers.get(peer)
@@ -245,6 +299,16 @@ class Room:
             state.told_read_only = True
             peer.send_frame(self._frame(permission_denied_message(READ_ONLY_REASON)))
             self._log.info("Dropped updates of read-only peer %s in room %s", peer.name, self.name)
+
+    def _refuse(self, peer: Peer, reason: str) -> None:
+        """Close a peer for bad input: it is not heard again, what it held is dropped."""
+        self._refused.add(peer)
+        state = self.peers.get(peer)
+        if state is not None:
+            state.held.clear()
+            state.held_bytes = 0
+        self._log.warning("Refused peer %s in room %s: %s", peer.name, self.name, reason)
+        peer.close(CloseCode.MALFORMED, reason)
 
     def _on_awareness(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
         if topic != "update":
@@ -257,8 +321,8 @@ class Room:
 
     # -- the update pipeline ---------------------------------------------------------------
 
-    def _enqueue(self, peer: Peer, subtype: int, payload: bytes) -> None:
-        self._pending.append((peer, subtype, payload))
+    def _enqueue(self, item: _Pending) -> None:
+        self._pending.append(item)
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
@@ -276,63 +340,128 @@ class Room:
         except Exception as error:  # the store failed: nothing unsaved may be served
             self._failed = error
             self._log.exception("Room %s could not save updates; closing its peers", self.name)
-            self.close_peers(1011, "the server could not save the room; reconnect to resync")
+            self.close_peers(
+                CloseCode.INTERNAL_ERROR, "the server could not save the room; reconnect to resync"
+            )
         finally:
             self._flusher = None
 
-    async def _process(self, batch: list[tuple[Peer, int, bytes]]) -> None:
+    def _replica_state(self) -> dict[int, int]:
+        if self._state is None:
+            self._state = parse_state_vector(self.doc.get_state())
+        return self._state
+
+    async def _process(self, batch: list[_Pending]) -> None:
         applied: list[tuple[Peer, bytes]] = []
         step1: list[tuple[Peer, bytes]] = []
-        malformed: set[Peer] = set()
         index, end = 0, len(batch)
         while index < end:
-            peer, subtype, payload = batch[index]
+            peer, subtype, payload, shape = batch[index]
             index += 1
             if subtype == YSyncMessageType.SYNC_STEP1:
                 step1.append((peer, payload))
                 continue
+            assert shape is not None
             # A run of updates from one peer is integrated in one transaction, whose update
             # is already their merge: no separate merge, one encoding.
-            run = [payload]
+            run = [(payload, shape)]
             while (
                 index < end
                 and len(run) < REPLAY_BATCH  # a commit's cost grows with its square
                 and batch[index][0] is peer
                 and batch[index][1] != YSyncMessageType.SYNC_STEP1
             ):
-                run.append(batch[index][2])
+                run.append((batch[index][2], batch[index][3]))  # type: ignore[arg-type]
                 index += 1
-            if peer in malformed:
+            if peer in self._refused:
                 continue
             # A peer that left since is no reason to drop its updates: they were sent.
-            self._integrated = EMPTY_UPDATE
-            error: ValueError | None = None
-            with self.doc.transaction():
-                for update in run:
-                    try:
-                        self.doc.apply_update(update)
-                    except ValueError as bad:
-                        error = bad
-                        break
-            if error is not None:
-                self._log.warning(
-                    "Malformed update from %s in room %s: %s", peer.name, self.name, error
-                )
-                malformed.add(peer)
-                peer.close(CloseCode.MALFORMED, f"malformed update: {error}")
-            # What the replica really integrated: an update it already had (a peer echoing
-            # what it received, as ypy-websocket does) is neither stored nor sent again.
-            if self._integrated != EMPTY_UPDATE:
-                applied.append((peer, self._integrated))
+            self._integrate(peer, run, applied)
         if applied:
+            self._release_held(applied)
             self._sv_message = self._full_update_message = None
             update = applied[0][1] if len(applied) == 1 else merge_updates(*(u for _, u in applied))
-            await self._store.append(self.name, update)
+            rows = await self._store.append(self.name, update)
             self.last_modified = time.time()
             self._fan_out(applied, update)
+            if self.compact_after and rows > self.compact_after:
+                # Now the replica holds exactly what the store holds, and the next batch
+                # waits: the log can be replaced by the replica's encoding.
+                await self.compact()
         for peer, state in step1:
-            if peer in self.peers:
+            if peer in self.peers and peer not in self._refused:
                 peer.send_frame(self._step2_frame(state))
+
+    def _integrate(
+        self, peer: Peer, run: list[tuple[bytes, UpdateShape]], applied: list[tuple[Peer, bytes]]
+    ) -> None:
+        """Apply what of ``run`` the replica can integrate; hold the rest; refuse on error."""
+        peer_state = self.peers.get(peer)
+        replica = self._replica_state()
+        self._integrated = EMPTY_UPDATE
+        error: BaseException | None = None
+        with self.doc.transaction():
+            for update, shape in run:
+                if shape.missing(replica):
+                    if peer_state is not None:  # a peer that left resends on reconnect
+                        peer_state.held.append((update, shape))
+                        peer_state.held_bytes += len(update)
+                    continue
+                try:
+                    self.doc.apply_update(update)
+                except BaseException as bad:
+                    if not isinstance(bad, Exception) and not _is_panic(bad):
+                        raise
+                    error = bad
+                    break
+                for client, clock in shape.ends.items():  # it integrated whole
+                    if clock > replica.get(client, 0):
+                        replica[client] = clock
+        if error is not None or self._integrated != EMPTY_UPDATE:
+            self._state = None  # read back what Yrs integrated, rather than assume it
+        if error is not None:
+            self._refuse(peer, f"update refused: {error}")
+        elif peer_state is not None and (
+            len(peer_state.held) > MAX_HELD_UPDATES or peer_state.held_bytes > MAX_HELD_BYTES
+        ):
+            self._refuse(
+                peer,
+                f"more than {MAX_HELD_UPDATES} updates or {MAX_HELD_BYTES} bytes build on content"
+                " never sent; reconnect to resync",
+            )
+        # What the replica really integrated: an update it already had (a peer echoing
+        # what it received, as ypy-websocket does) is neither stored nor sent again.
+        if self._integrated != EMPTY_UPDATE:
+            applied.append((peer, self._integrated))
+
+    def _release_held(self, applied: list[tuple[Peer, bytes]]) -> None:
+        """Integrate held updates whose missing content has now arrived."""
+        progress = True
+        while progress:
+            progress = False
+            replica = self._replica_state()
+            for peer, state in list(self.peers.items()):
+                if not state.held or peer in self._refused:
+                    continue
+                ready = [item for item in state.held if not item[1].missing(replica)]
+                if not ready:
+                    continue
+                state.held = [item for item in state.held if item[1].missing(replica)]
+                state.held_bytes = sum(len(update) for update, _ in state.held)
+                self._integrate(peer, ready, applied)
+                progress = True
+
+    async def compact(self) -> None:
+        """Replace the stored log by one update: the replica's own encoding.
+
+        Only call it while the replica holds exactly what the store holds: after a load,
+        or between two batches (the room's updates reach the store through this task
+        alone). No scratch replica is built, so memory grows by the encoding only.
+        """
+        try:
+            await self._store.compact(self.name, self.doc.get_update())
+        except Exception as error:  # the log stays as it was: nothing is lost
+            self._log.warning("Room %s could not be compacted: %s", self.name, error)
 
     def _fan_out(self, applied: list[tuple[Peer, bytes]], update: bytes) -> None:
         senders = {peer for peer, _ in applied}
@@ -361,13 +490,16 @@ class Room:
     def _step2_frame(self, state: bytes) -> bytes:
         if state == EMPTY_STATE:  # a new joiner: share one encoding of the whole document
             if self._full_update_message is None:
-                self._full_update_message = self._frame(sync_step2_message(self.doc.get_update()))
+                self._full_update_message = self._step2(self.doc.get_update())
             return self._full_update_message
-        try:
-            update = self.doc.get_update(state)
-        except ValueError:
-            update = self.doc.get_update()
-        return self._frame(sync_step2_message(update))
+        return self._step2(self.doc.get_update(state))
+
+    def _step2(self, update: bytes) -> bytes:
+        """Frame a SYNC_STEP2 message around ``update``, copying it once (it may be large)."""
+        prefix = bytes((MessageType.SYNC, YSyncMessageType.SYNC_STEP2)) + write_var_uint(
+            len(update)
+        )
+        return self._frame(prefix, update)
 
 
 class RoomManager:
@@ -391,11 +523,13 @@ class RoomManager:
         store: Store,
         *,
         idle_unload_delay: float = 60.0,
-        frame: Callable[[bytes], bytes] = bytes,
+        compact_after: int = 0,
+        frame: Callable[..., bytes] = join_parts,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
         self.idle_unload_delay = idle_unload_delay
+        self.compact_after = compact_after
         self._frame = frame
         self._log = log or logging.getLogger(__name__)
         self.rooms = {}
@@ -417,8 +551,17 @@ class RoomManager:
         try:
             updates = await self.store.load(name)
             stored = await self.store.room(name) if updates else None
-            room = Room(name, self.store, frame=self._frame, on_empty=self._idle, log=self._log)
+            room = Room(
+                name,
+                self.store,
+                frame=self._frame,
+                on_empty=self._idle,
+                compact_after=self.compact_after,
+                log=self._log,
+            )
             room.load(updates, stored.last_modified if stored else 0.0)
+            if self.compact_after and len(updates) > self.compact_after:
+                await room.compact()  # no peer yet: the replica is exactly the log
         except BaseException as error:
             loading.set_exception(error)
             loading.exception()  # retrieved here; joiners that wait re-raise it
@@ -467,8 +610,7 @@ class RoomManager:
             timer.cancel()
         if room is not None:
             room.close_peers(CloseCode.ROOM_DELETED, f"room {name!r} was deleted")
-            if room._flusher is not None:
-                await asyncio.gather(room._flusher, return_exceptions=True)
+            await room.flushed()
         existed = await self.store.delete(name)
         return existed or room is not None
 
@@ -526,12 +668,9 @@ class RoomManager:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        flushers = []
         for room in self.rooms.values():
             room.close_peers(CloseCode.GOING_AWAY, "the server is shutting down")
-            if room._flusher is not None:
-                flushers.append(room._flusher)
-        await asyncio.gather(*flushers, return_exceptions=True)
+        await asyncio.gather(*(room.flushed() for room in self.rooms.values()))
         self.rooms.clear()
 
 

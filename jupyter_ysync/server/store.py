@@ -7,8 +7,9 @@ never re-initialised over existing history.
 :class:`Store` is the interface a backend implements. :class:`SQLiteStore` is
 the default: an embedded SQLite file in WAL mode, written by one dedicated
 thread that group-commits everything queued while the previous commit ran,
-checkpointed from a second thread so that no commit waits for it, and compacts
-a room's log into one update once it grows past a threshold.
+checkpointed from a second thread so that no commit waits for it. Its write-ahead
+log is truncated when the store is idle and kept under :data:`WAL_SIZE_LIMIT`
+otherwise. A room compacts its log from its live replica (:meth:`Store.compact`).
 """
 
 from __future__ import annotations
@@ -59,11 +60,16 @@ class Store(Protocol):
     async def load(self, room: str) -> list[bytes]:
         """Return the room's updates in the order they were appended (empty if unknown)."""
 
-    async def append(self, room: str, update: bytes) -> None:
-        """Durably append one update; returns once it is committed."""
+    async def append(self, room: str, update: bytes) -> int:
+        """Durably append one update; return, once it is committed, the log's length."""
 
-    async def compact(self, room: str) -> None:
-        """Replace the room's log by one equivalent update."""
+    async def compact(self, room: str, snapshot: bytes | None = None) -> None:
+        """Replace the room's log by one equivalent update.
+
+        Args:
+            snapshot: The live replica's encoding, taken while it held exactly the log's
+                content; without it the store merges the log itself.
+        """
 
     async def delete(self, room: str) -> bool:
         """Remove a room's history; return whether it existed."""
@@ -85,6 +91,8 @@ CREATE TABLE IF NOT EXISTS updates (
 CREATE INDEX IF NOT EXISTS updates_room ON updates (room, id);
 """
 
+_SELECT_LOG = "SELECT data FROM updates WHERE room = ? ORDER BY id"
+
 
 def compact_updates(updates: list[bytes]) -> bytes:
     """Merge a log of updates into one update holding the same document.
@@ -97,6 +105,12 @@ def compact_updates(updates: list[bytes]) -> bytes:
     replay(doc, updates)
     return doc.get_update()
 
+
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+"""Bytes the write-ahead log file is cut back to whenever a checkpoint lets it restart."""
+
+IDLE_TRUNCATE_AFTER = 2.0
+"""Seconds without a write after which the write-ahead log is checkpointed and emptied."""
 
 CHECKPOINT_INTERVAL = 0.5
 """Seconds between checkpoints of the write-ahead log while writes go on.
@@ -136,12 +150,19 @@ class _Checkpointer:
                 if self._stopping.wait(CHECKPOINT_INTERVAL):  # let writes gather meanwhile
                     return
                 self._written.clear()
-                try:
-                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as error:  # retried after the next write
-                    log.warning("Could not checkpoint the store's write-ahead log: %s", error)
+                self._checkpoint("PASSIVE")
+                # Idle: move everything into the database and empty the log file. A writer
+                # that comes meanwhile waits for it (busy timeout), which idleness makes rare.
+                if not self._written.wait(IDLE_TRUNCATE_AFTER) and not self._stopping.is_set():
+                    self._checkpoint("TRUNCATE")
         finally:
             self._db.close()
+
+    def _checkpoint(self, mode: str) -> None:
+        try:
+            self._db.execute(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.Error as error:  # retried after the next write
+            log.warning("Could not checkpoint the store's write-ahead log: %s", error)
 
 
 class SQLiteStore:
@@ -163,31 +184,25 @@ class SQLiteStore:
     """
 
     path: Path
-    compact_after: int
     synchronous: str
     _queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None]
     _thread: threading.Thread | None
     _counts: dict[str, int]
 
-    def __init__(
-        self, path: str | Path, *, compact_after: int = 1000, synchronous: str = "NORMAL"
-    ) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         """
         Args:
             path: The SQLite file; its folder is created if missing.
-            compact_after: Compact a room once its log holds more rows than this (0: never).
             synchronous: SQLite ``synchronous`` pragma, ``NORMAL`` or ``FULL``.
         """
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous={synchronous!r}: use 'NORMAL', 'FULL' or 'EXTRA'.")
         self.path = Path(path)
-        self.compact_after = compact_after
         self.synchronous = synchronous.upper()
         self._queue = queue.SimpleQueue()
         self._thread = None
         self._ready: Future[None] | None = None
         self._counts = {}
-        self._squashing: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -214,55 +229,48 @@ class SQLiteStore:
 
     async def load(self, room: str) -> list[bytes]:
         def read(db: sqlite3.Connection) -> list[bytes]:
-            rows = db.execute("SELECT data FROM updates WHERE room = ? ORDER BY id", (room,))
-            updates = [bytes(row[0]) for row in rows]
+            updates = [bytes(row[0]) for row in db.execute(_SELECT_LOG, (room,))]
             self._counts[room] = len(updates)
-            self._maybe_squash(room)
             return updates
 
         return await self._call(read)
 
-    async def append(self, room: str, update: bytes) -> None:
-        def write(db: sqlite3.Connection) -> None:
+    async def append(self, room: str, update: bytes) -> int:
+        def write(db: sqlite3.Connection) -> int:
             db.execute(
                 "INSERT INTO updates (room, data, created) VALUES (?, ?, ?)",
                 (room, update, time.time()),
             )
-            self._counts[room] = self._counts.get(room, 0) + 1
-            self._maybe_squash(room)
+            count = self._counts.get(room)
+            if count is None:  # appended without a load first: count once
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM updates WHERE room = ?", (room,)
+                ).fetchone()
+            else:
+                count += 1
+            self._counts[room] = count
+            return count
 
-        await self._call(write)
+        return await self._call(write)
 
-    async def compact(self, room: str) -> None:
-        await self._call(self._squash(room))
-
-    def _maybe_squash(self, room: str) -> None:
-        """Queue a compaction of ``room`` if its log is past the threshold (writer thread)."""
-        over = self.compact_after and self._counts[room] > self.compact_after
-        if over and room not in self._squashing:
-            self._squashing.add(room)
-            # Queued behind the current batch, so the append itself is not delayed.
-            self._queue.put((self._squash(room), Future()))
-
-    def _squash(self, room: str) -> Callable[[sqlite3.Connection], None]:
+    async def compact(self, room: str, snapshot: bytes | None = None) -> None:
         def squash(db: sqlite3.Connection) -> None:
-            self._squashing.discard(room)
-            rows = db.execute(
-                "SELECT id, data FROM updates WHERE room = ? ORDER BY id", (room,)
-            ).fetchall()
-            if len(rows) < 2:
-                return
-            merged = compact_updates([bytes(data) for _, data in rows])
-            last_id = rows[-1][0]
-            db.execute("DELETE FROM updates WHERE room = ? AND id <= ?", (room, last_id))
+            if snapshot is None:
+                rows = [bytes(r[0]) for r in db.execute(_SELECT_LOG, (room,))]
+                if len(rows) < 2:
+                    return
+                merged = compact_updates(rows)
+            else:
+                merged = snapshot
+            count = db.execute("DELETE FROM updates WHERE room = ?", (room,)).rowcount
             db.execute(
                 "INSERT INTO updates (room, data, created) VALUES (?, ?, ?)",
                 (room, merged, time.time()),
             )
             self._counts[room] = 1
-            log.info("Compacted room %s: %d updates into %d bytes", room, len(rows), len(merged))
+            log.debug("Compacted room %s: %d updates into %d bytes", room, count, len(merged))
 
-        return squash
+        await self._call(squash)
 
     async def delete(self, room: str) -> bool:
         def remove(db: sqlite3.Connection) -> bool:
@@ -309,6 +317,7 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_INTERVAL
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             db.executescript(_SCHEMA)
             checkpointer = _Checkpointer(
                 sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
