@@ -11,6 +11,7 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from jupyter_ysync.server.rooms import Room
+from jupyter_ysync.server import store as store_module
 from jupyter_ysync.server.store import SQLiteStore, compact_updates
 from jupyter_ysync.updates import REPLAY_BATCH
 
@@ -134,4 +135,38 @@ async def test_the_write_ahead_log_is_checkpointed_while_the_store_runs(tmp_path
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         rows = db.execute("SELECT data FROM updates WHERE room = 'notes' ORDER BY id").fetchall()
     assert text_of([bytes(row[0]) for row in rows]) == expected
+    await store.stop()
+
+
+async def test_disk_use_stays_a_small_multiple_of_the_stored_data(tmp_path: Path, monkeypatch):
+    """The write-ahead log grew to 51-70 MB for a 1.3 MB document until a clean shutdown."""
+    monkeypatch.setattr(store_module, "IDLE_TRUNCATE_AFTER", 0.2)
+    path = tmp_path / "rooms.sqlite"
+    wal = tmp_path / "rooms.sqlite-wal"
+    store = SQLiteStore(path)
+    await store.start()
+    doc: Doc[Any] = Doc()
+    text = doc.get("content", type=Text)
+    doc.observe(lambda event: updates.append(event.update))
+    for round_ in range(6):  # a document rewritten six times, compacted after each
+        updates: list[bytes] = []
+        with doc.transaction():
+            del text[0 : len(text)]
+        for index in range(200):
+            text.insert(len(text), f"{round_}:{index} " * 160)
+        await asyncio.gather(*(store.append("big", update) for update in updates))
+        await store.compact("big", doc.get_update())
+    await asyncio.gather(*(store.append(f"small-{i}", b"\x00\x00") for i in range(500)))
+    stored = sum(room.size for room in await store.rooms())
+
+    def disk() -> int:
+        return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    for _ in range(100):  # idle: the log is checkpointed and emptied while the store runs
+        if wal.exists() and wal.stat().st_size == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert wal.stat().st_size == 0
+    assert disk() < 3 * stored + 256 * 1024, f"{disk()} bytes on disk for {stored} stored"
+    assert text_of(await store.load("big")) == str(text)
     await store.stop()

@@ -14,6 +14,7 @@ from ..results import Metric, Run
 from .base import FULL, QUICK, Bench, ServerPool, Sizes
 from .broadcast import FANOUT_METRICS, PACED_METRICS, fanout, paced
 from .cold import COLD_METRICS, cold_load
+from .compaction import compaction, compaction_metrics, compaction_title
 from .rooms import ROOMS_METRICS, many_rooms
 from .storm import STORM_METRICS, join_storm
 from .trace import (
@@ -76,6 +77,13 @@ def all_scenarios(sizes: Sizes) -> list[Scenario]:
             f"cold load: {sizes.cold_updates} stored updates",
             COLD_METRICS,
             cold_load,
+            servers=(Ours.key,),
+        ),
+        Scenario(
+            "compaction",
+            compaction_title(sizes),
+            compaction_metrics(sizes),
+            compaction,
             servers=(Ours.key,),
         ),
         Scenario(

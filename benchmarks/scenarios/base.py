@@ -44,6 +44,10 @@ class Sizes:
     room_updates: int
     cold_updates: int
     trace_txns: int | None
+    compaction_mib: tuple[int, ...]
+    """Sizes of the text (MiB) at which the ``compaction`` scenario's room compacts."""
+    compaction_after: int
+    """``--YSyncApp.compact_after`` of that scenario: the big updates between two compactions."""
     trace_repetitions: int = 2
     trace_timeout: float = 900.0
     share_servers: bool = False
@@ -64,6 +68,8 @@ FULL = Sizes(
     room_updates=10,
     cold_updates=100_000,
     trace_txns=None,
+    compaction_mib=(10, 20, 30),
+    compaction_after=200,
 )
 
 QUICK = Sizes(
@@ -80,6 +86,8 @@ QUICK = Sizes(
     room_updates=10,
     cold_updates=5000,
     trace_txns=5000,
+    compaction_mib=(1, 2, 3),
+    compaction_after=50,
     share_servers=True,
     timeout=60.0,
     trace_timeout=120.0,

@@ -354,6 +354,7 @@ class Room:
     async def _process(self, batch: list[_Pending]) -> None:
         applied: list[tuple[Peer, bytes]] = []
         step1: list[tuple[Peer, bytes]] = []
+        failed: set[Peer] = set()
         index, end = 0, len(batch)
         while index < end:
             peer, subtype, payload, shape = batch[index]
@@ -373,10 +374,12 @@ class Room:
             ):
                 run.append((batch[index][2], batch[index][3]))  # type: ignore[arg-type]
                 index += 1
-            if peer in self._refused:
-                continue
-            # A peer that left since is no reason to drop its updates: they were sent.
-            self._integrate(peer, run, applied)
+            if peer in failed:
+                continue  # its update failed earlier in this batch: the rest builds on it
+            # A peer that left since, or was refused for a later message, is no reason to
+            # drop the updates it sent before: they were valid.
+            if not self._integrate(peer, run, applied):
+                failed.add(peer)
         if applied:
             self._release_held(applied)
             self._sv_message = self._full_update_message = None
@@ -394,8 +397,9 @@ class Room:
 
     def _integrate(
         self, peer: Peer, run: list[tuple[bytes, UpdateShape]], applied: list[tuple[Peer, bytes]]
-    ) -> None:
-        """Apply what of ``run`` the replica can integrate; hold the rest; refuse on error."""
+    ) -> bool:
+        """Apply what of ``run`` the replica can integrate and hold the rest; on an error,
+        refuse the peer and return False."""
         peer_state = self.peers.get(peer)
         replica = self._replica_state()
         self._integrated = EMPTY_UPDATE
@@ -433,6 +437,7 @@ class Room:
         # what it received, as ypy-websocket does) is neither stored nor sent again.
         if self._integrated != EMPTY_UPDATE:
             applied.append((peer, self._integrated))
+        return error is None
 
     def _release_held(self, applied: list[tuple[Peer, bytes]]) -> None:
         """Integrate held updates whose missing content has now arrived."""
