@@ -10,8 +10,8 @@ from typing import Any
 
 from pycrdt import Doc, Text
 
-from jupyter_ysync.server.rooms import Room
 from jupyter_ysync.server import store as store_module
+from jupyter_ysync.server.rooms import Room
 from jupyter_ysync.server.store import SQLiteStore, compact_updates
 from jupyter_ysync.updates import REPLAY_BATCH
 
