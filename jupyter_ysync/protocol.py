@@ -92,25 +92,26 @@ class Decoder:
 
     def var_uint(self) -> int:
         """An unsigned LEB128 integer of at most 53 bits (8 bytes)."""
-        data, pos, end = self.data, self.pos, self.end
-        if pos < end and data[pos] < 0x80:  # the common one-byte case
-            self.pos = pos + 1
-            return data[pos]
-        value = shift = 0
-        while pos < end:
+        data, pos = self.data, self.pos
+        try:
             byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                if value > MAX_SAFE_INTEGER:
-                    break
-                self.pos = pos
-                return value
-            shift += 7
-            if shift > 49:  # an 8th continuation byte: past 53 bits whatever follows
-                break
-        else:
-            raise MalformedMessage(f"truncated: an integer runs past the end at offset {pos}")
+            if byte < 0x80:  # one byte: most lengths, counts and clocks
+                self.pos = pos + 1
+                return byte
+            value = byte & 0x7F
+            for shift in (7, 14, 21, 28, 35, 42, 49):  # at most 8 bytes, as lib0 reads
+                pos += 1
+                byte = data[pos]
+                value |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    if value > MAX_SAFE_INTEGER:
+                        break
+                    self.pos = pos + 1
+                    return value
+        except IndexError:
+            raise MalformedMessage(
+                f"truncated: an integer runs past the end at offset {self.pos}"
+            ) from None
         raise MalformedMessage(f"integer out of range at offset {self.pos}: more than 53 bits")
 
     def var_int(self) -> int:

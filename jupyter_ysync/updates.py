@@ -52,11 +52,6 @@ class UpdateShape:
         self.ends: dict[int, int] = {}
         self.refs: dict[int, int] = {}
 
-    def _ref(self, client: int, clock: int) -> None:
-        refs = self.refs
-        if clock > refs.get(client, -1):
-            refs[client] = clock
-
     def missing(self, state: dict[int, int]) -> bool:
         """Whether integrating into a replica with this state vector would leave a gap."""
         for client, need in self.needs.items():
@@ -82,45 +77,53 @@ def scan_update(update: bytes) -> UpdateShape:
     """
     decoder = Decoder(update)
     shape = UpdateShape()
-    needs, ends = shape.needs, shape.ends
-    var_uint, u8, ref = decoder.var_uint, decoder.u8, shape._ref
+    needs, ends, refs = shape.needs, shape.ends, shape.refs
+    var_uint, u8 = decoder.var_uint, decoder.u8
     for _ in range(decoder.count("client")):
         structs = decoder.count("struct")
         client = var_uint()
         clock = var_uint()
-        needs[client] = max(needs.get(client, 0), clock)
+        if clock > needs.get(client, -1):
+            needs[client] = clock
         for _ in range(structs):
             info = u8()
             kind = info & 0x1F
             if kind == 0 or kind == 10:  # GC, or Skip (a range this update does not carry)
                 size = var_uint()
-                if kind == 10:
-                    needs[client] = max(needs[client], clock + size)
+                if kind == 10 and clock + size > needs[client]:
+                    needs[client] = clock + size
             else:
                 if info & 0x80:  # origin: the item on the left
-                    ref(var_uint(), var_uint() + 1)
+                    other, end = var_uint(), var_uint() + 1
+                    if end > refs.get(other, 0):
+                        refs[other] = end
                 if info & 0x40:  # right origin
-                    ref(var_uint(), var_uint() + 1)
+                    other, end = var_uint(), var_uint() + 1
+                    if end > refs.get(other, 0):
+                        refs[other] = end
                 if not info & 0xC0:  # no origin: the parent is written out
                     if var_uint() == 1:
                         decoder.skip(decoder.length())  # a root type's name
-                    else:
-                        ref(var_uint(), var_uint() + 1)  # a nested type's item
+                    else:  # a nested type's item
+                        other, end = var_uint(), var_uint() + 1
+                        if end > refs.get(other, 0):
+                            refs[other] = end
                     if info & 0x20:
                         decoder.skip(decoder.length())  # the key in a map
                 size = _content_length(decoder, kind)
             clock += size
-            if clock > MAX_SAFE_INTEGER:
-                raise MalformedMessage(f"clock of client {client} past 2^53")
-        ends[client] = max(ends.get(client, 0), clock)
+        if clock > MAX_SAFE_INTEGER:
+            raise MalformedMessage(f"clock of client {client} past 2^53")
+        if clock > ends.get(client, 0):
+            ends[client] = clock
     for _ in range(decoder.count("deleted client")):
         client = var_uint()
         for _ in range(decoder.count("deleted range")):
-            clock = var_uint()
-            end = clock + var_uint()
+            end = var_uint() + var_uint()
             if end > MAX_SAFE_INTEGER:
                 raise MalformedMessage(f"deleted range of client {client} past 2^53")
-            ref(client, end)
+            if end > refs.get(client, 0):
+                refs[client] = end
     return shape
 
 

@@ -33,9 +33,11 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import json
 import os
 import secrets
 import sqlite3
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +54,7 @@ from pycrdt import (
 )
 
 from ..loadgen import LatencyProbe, PeerError, PeerTimeout, YPeer, first_clock, now
-from ..peers import Ours, RunningServer
+from ..peers import HOST, Ours, RunningServer
 from ..results import Better, Metric, Run, percentile
 from ..wsclient import WebSocketClient
 from .base import LETTERS, Bench, Sizes, gc_paused, warm_up
@@ -106,6 +108,7 @@ def compaction_metrics(sizes: Sizes) -> tuple[Metric, ...]:
             Metric(f"c{index}_rss_before", f"RSS before the compaction at {mib} MiB", "MiB", LOW),
             Metric(f"c{index}_rss_after", f"RSS {SETTLE_S:g} s after it", "MiB", LOW),
             Metric(f"c{index}_rss_growth", "RSS growth across it", "MiB", LOW),
+            Metric(f"c{index}_rss_peak", "RSS peak during it, above the RSS before", "MiB", LOW),
             Metric(f"c{index}_p99_ms", "probe latency p99 around it", "ms", LOW),
             Metric(f"c{index}_max_ms", "probe latency max around it", "ms", LOW),
             Metric(f"c{index}_s", "its duration (update sent → log of 1 row)", "s", LOW, 3),
@@ -297,6 +300,27 @@ def imported_from(server: RunningServer) -> str:
     return "?"
 
 
+def loaded(server: RunningServer, room: str) -> bool:
+    """Whether ``room`` is loaded (``GET ysync/rooms``, which lists loaded and stored rooms)."""
+    url = f"http://{HOST}:{server.port}/ysync/rooms?token={server.token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        rooms = json.load(response)
+    return any(entry.get("name") == room and entry.get("loaded") for entry in rooms)
+
+
+async def _wait_unloaded(server: RunningServer, room: str, timeout: float) -> None:
+    """Wait until the server unloaded ``room``.
+
+    Raises:
+        PeerTimeout: if it is still loaded after ``timeout`` seconds.
+    """
+    deadline = now() + timeout
+    while await asyncio.to_thread(loaded, server, room):
+        if now() > deadline:
+            raise PeerTimeout(f"room {room} still loaded {timeout} s after its last peer left")
+        await asyncio.sleep(0.2)
+
+
 class RowCounter:
     """Counts a room's rows in the server's store, from a read-only connection of our own."""
 
@@ -398,8 +422,8 @@ async def _once(
                 await asyncio.sleep(END_IDLE_S)
                 values["rss_idle"] = server.rss_bytes() / MiB
                 await writer.close()
-                await asyncio.sleep(UNLOAD_DELAY_S + 2.0)
-                await server.wait_idle()
+                await _wait_unloaded(server, big, timeout=UNLOAD_DELAY_S + 30.0)
+                await asyncio.sleep(2.0)
                 values["rss_unloaded"] = server.rss_bytes() / MiB
             finally:
                 stop.set()
@@ -495,6 +519,7 @@ def _figures(samples: list[tuple[float, float]], timeline: Timeline) -> dict[str
         values[f"c{index}_rss_before"] = window.rss_before / MiB
         values[f"c{index}_rss_after"] = window.rss_after / MiB
         values[f"c{index}_rss_growth"] = (window.rss_after - window.rss_before) / MiB
+        values[f"c{index}_rss_peak"] = (window.rss_peak - window.rss_before) / MiB
         values[f"c{index}_s"] = window.done - window.sent
         if around:
             values[f"c{index}_p99_ms"] = percentile(around, 0.99) * 1e3
