@@ -171,6 +171,17 @@ async def test_a_varint_without_end_is_refused_at_53_bits(ysync_ws_url):
     assert "53 bits" in peer.close_reason
 
 
+async def test_an_update_declaring_more_than_it_carries_is_refused_before_yrs(ysync_ws_url):
+    """Yrs pre-allocated ~0.5 GB for these 8 bytes and blocked the server for ~1 s."""
+    url = ysync_ws_url("counts")
+    peer = await RawPeer(url).connect()
+    await synced(peer)
+    await peer.ws.send(b"\x00\x02\x05\xff\xff\xff\x7f\x00")
+    await peer.wait_for(lambda: peer.closed.is_set())
+    assert peer.close_code == CloseCode.MALFORMED
+    assert "client count 268435455" in peer.close_reason
+
+
 async def test_awareness_a_browser_would_throw_on_is_refused_not_relayed(ysync_ws_url):
     url = ysync_ws_url("awareness")
     good = await RawPeer(url).connect()
