@@ -24,16 +24,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoManager
 
 from .errors import ConnectionFailed, ServerNotFound
-from .protocol import validate_room_name
+from .protocol import TOKEN_ENV, URL_ENV, validate_room_name
 from .transport import TEXT_NAME, ConnectionStatus, Transport
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from .richtext import RichText
-
-URL_ENV = "JUPYTER_YSYNC_URL"
-TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
 
 LOCAL_ORIGIN = "jupyter_ysync:local"
 """Origin of this peer's own edits made outside an explicit ``transaction(origin=...)``."""

@@ -22,8 +22,20 @@ from .errors import InvalidRoomName, MalformedMessage
 MAX_SAFE_INTEGER = 2**53 - 1
 """The largest integer lib0 (and so every Yjs peer) decodes: larger ones are refused."""
 
+ROOT_TEXT = "content"
+"""Name of the room's root ``Y.Text``: the rich text every peer edits."""
+
+URL_ENV = "JUPYTER_YSYNC_URL"
+"""Environment variable giving kernels the room server's base URL."""
+
+TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
+"""Environment variable giving kernels a credential valid on room routes only."""
+
 EMPTY_UPDATE = b"\x00\x00"
 """An update that changes nothing (what a peer with nothing to add answers)."""
+
+EMPTY_STATE = b"\x00"
+"""The state vector of an empty document: a joiner that has nothing yet."""
 
 ROOM_NAME_PATTERN = re.compile(r"[A-Za-z0-9._~:-]{1,128}")
 """Room names: 1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``, not only dots."""
@@ -178,10 +190,9 @@ class Decoder:
 class Message(NamedTuple):
     """One parsed y-websocket message."""
 
-    kind: int
-    """:class:`MessageType`."""
-    subtype: int
-    """The sync message type (``YSyncMessageType``) for SYNC messages, else -1."""
+    kind: MessageType
+    subtype: YSyncMessageType | None
+    """The sync message type of SYNC messages; None for the others."""
     payload: bytes
     """The state vector, update or awareness update; empty for the other kinds."""
 
@@ -201,11 +212,15 @@ def parse_message(message: bytes) -> Message:
         subtype = message[1]
         if subtype > YSyncMessageType.SYNC_UPDATE:
             raise MalformedMessage(f"unknown sync message type {subtype}")
-        return Message(kind, subtype, Decoder(message, 2).var_bytes())
+        payload = Decoder(message, 2).var_bytes()
+        return Message(MessageType.SYNC, YSyncMessageType(subtype), payload)
     if kind == MessageType.AWARENESS:
-        return Message(kind, -1, Decoder(message, 1).var_bytes())
-    if kind in (MessageType.QUERY_AWARENESS, MessageType.AUTH):
-        return Message(kind, -1, b"")
+        return Message(MessageType.AWARENESS, None, Decoder(message, 1).var_bytes())
+    if kind == MessageType.QUERY_AWARENESS:
+        return Message(MessageType.QUERY_AWARENESS, None, b"")
+    if kind == MessageType.AUTH:  # permission denied, with its reason
+        reason = Decoder(message, 2).var_bytes() if len(message) > 2 else b""
+        return Message(MessageType.AUTH, None, reason)
     raise MalformedMessage(f"unknown message type {kind}")
 
 
@@ -280,6 +295,12 @@ def write_var_uint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def permission_denied_message(reason: str) -> bytes:
+    """Encode a y-protocols AUTH permission-denied message."""
+    data = reason.encode()
+    return bytes((MessageType.AUTH, AuthMessageType.PERMISSION_DENIED)) + write_message(data)
 
 
 def sync_step2_message(update: bytes) -> bytes:

@@ -34,12 +34,12 @@ from pycrdt import (
 )
 
 from .errors import AuthenticationFailed, ConnectionFailed, YSyncError
-from .protocol import EMPTY_UPDATE, CloseCode, MessageType, sync_step2_message
+from .protocol import EMPTY_UPDATE, ROOT_TEXT, CloseCode, MessageType, sync_step2_message
 from .updates import replay
 
 log = logging.getLogger("jupyter_ysync")
 
-TEXT_NAME = "content"
+TEXT_NAME = ROOT_TEXT
 AWARENESS_RENEW_SECONDS = 15.0
 CURSOR_THROTTLE_SECONDS = 0.05
 

@@ -13,13 +13,11 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
+from ..protocol import TOKEN_ENV, URL_ENV
 from .handlers import RoomContentHandler, RoomsHandler, RoomSocket
 from .rooms import RoomManager
 from .store import SQLiteStore
 from .websocket import websocket_frame
-
-URL_ENV = "JUPYTER_YSYNC_URL"
-TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
 
 MiB = 1024 * 1024
 

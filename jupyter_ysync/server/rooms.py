@@ -30,19 +30,20 @@ from pycrdt import (
     create_sync_message,
     create_update_message,
     merge_updates,
-    write_message,
 )
 
 from ..errors import MalformedMessage, RoomNotFound
 from ..protocol import (
+    EMPTY_STATE,
     EMPTY_UPDATE,
-    AuthMessageType,
+    ROOT_TEXT,
     CloseCode,
     MessageType,
     encode_awareness,
     parse_awareness,
     parse_message,
     parse_state_vector,
+    permission_denied_message,
     write_var_uint,
 )
 from ..updates import REPLAY_BATCH, UpdateShape, replay, scan_update
@@ -51,9 +52,7 @@ from .store import Store, StoredRoom
 if TYPE_CHECKING:
     from ..richtext import RichText
 
-TEXT_NAME = "content"
-
-EMPTY_STATE = b"\x00"
+TEXT_NAME = ROOT_TEXT
 
 READ_ONLY_REASON = "read-only: you may read this room but your changes are not saved or shared"
 
@@ -84,12 +83,6 @@ class Peer(Protocol):
         """Close the connection with a websocket close code."""
 
 
-def permission_denied_message(reason: str) -> bytes:
-    """Encode a y-protocols AUTH permission-denied message."""
-    data = reason.encode()
-    return bytes((MessageType.AUTH, AuthMessageType.PERMISSION_DENIED)) + write_message(data)
-
-
 @dataclass(eq=False)
 class _PeerState:
     client_ids: set[int] = field(default_factory=set)
@@ -100,7 +93,7 @@ class _PeerState:
     held_bytes: int = 0
 
 
-_Pending = tuple[Peer, int, bytes, "UpdateShape | None"]
+_Pending = tuple[Peer, "YSyncMessageType | None", bytes, "UpdateShape | None"]
 
 
 def join_parts(*parts: bytes) -> bytes:
