@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .client import ChangeEvent, SharedDocument, connect
+from .client import ChangeEvent as ChangeEvent
+from .client import ConnectionStatus as ConnectionStatus
+from .client import SharedDocument as SharedDocument
+from .client import connect as connect
 from .errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -20,7 +23,6 @@ from .errors import (
     ServerNotFound,
     YSyncError,
 )
-from .transport import ConnectionStatus
 
 __all__ = [
     "AuthenticationFailed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from jupyter_ysync import (
     ServerNotFound,
     connect,
 )
+from jupyter_ysync.client import resolve_server
 from tests.servers import ServerProcess, free_port
 from tests.waiting import wait_until
 
@@ -136,10 +138,42 @@ def test_invalid_room_name_is_refused_before_connecting(server):
         connect("no spaces", url=server.http_url, token=server.token)
 
 
-def test_unreachable_server_fails_with_the_url_after_the_timeout():
+def test_a_refused_port_fails_at_once_and_says_so():
+    """It used to wait out the whole timeout, then blame the sync."""
     url = f"http://127.0.0.1:{free_port()}/"
-    with pytest.raises(ConnectionFailed, match="did not sync within"):
-        connect("nowhere", url=url, token="t", timeout=1)
+    with pytest.raises(ConnectionFailed, match=r"Nothing accepts connections at 127\.0\.0\.1:"):
+        connect("nowhere", url=url, token="t", timeout=60)
+
+
+def test_a_server_that_never_answers_fails_with_the_url_after_the_timeout():
+    with socket.socket() as silent:  # accepts TCP connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with pytest.raises(ConnectionFailed, match="did not sync within 1"):
+            connect("nowhere", url=url, token="t", timeout=1)
+
+
+def test_connect_takes_the_url_a_browser_shows(server):
+    page = f"{server.http_url}lab/tree/notes.ipynb?token={server.token}"
+    with connect("pasted", url=page) as doc:
+        assert doc.status is ConnectionStatus.SYNCED
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "token"),
+    [
+        ("http://h:8888/lab?token=abc", "ws://h:8888/", "abc"),
+        ("https://h/user/ada/lab/tree/a.ipynb?token=t", "wss://h/user/ada/", "t"),
+        ("http://h:8888/jupyter/notebooks/x.ipynb", "ws://h:8888/jupyter/", None),
+        ("http://h:8888/jupyter", "ws://h:8888/jupyter/", None),
+        ("ws://h:8888/", "ws://h:8888/", None),
+    ],
+)
+def test_a_pasted_page_url_resolves_to_the_server_and_its_token(url, base, token, monkeypatch):
+    monkeypatch.delenv("JUPYTER_YSYNC_TOKEN", raising=False)
+    assert resolve_server(url, None) == (base, token)
+    assert resolve_server(url, "explicit") == (base, "explicit")
 
 
 def test_no_server_anywhere_says_which_arguments_to_set(

@@ -1,36 +1,34 @@
-"""The Python peer: join a room and edit its document live.
+"""The Python peer's document: join a room and edit it live.
 
-``connect(room)`` returns a :class:`SharedDocument`, a full Yjs peer of the
-room. Local edits go out at once from a background thread (see
-:mod:`jupyter_ysync.transport`). Remote edits are applied on the user's
-thread only: at every call of this API, so a read is always fresh, and, when
-``connect`` ran under an event loop (a notebook kernel), by that loop between
-cells, where ``on_change`` callbacks fire.
+``connect(room)`` returns a :class:`SharedDocument`, a full Yjs peer of the room. Local edits
+go out at once from a background thread (:mod:`._transport`). Remote edits are applied on the
+user's thread only: at every call of this API, so a read is always fresh, and, when
+``connect`` ran under an event loop (a notebook kernel), by that loop between cells, where
+``on_change`` callbacks fire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoManager
 
-from .errors import ConnectionFailed, ServerNotFound
-from .protocol import TOKEN_ENV, URL_ENV, validate_room_name
-from .transport import TEXT_NAME, ConnectionStatus, Transport
+from ..errors import ConnectionFailed
+from ..protocol import EMPTY_UPDATE, ROOT_TEXT, validate_room_name
+from ._discovery import resolve_server
+from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .richtext import RichText
+    from ..richtext import RichText
 
 LOCAL_ORIGIN = "jupyter_ysync:local"
 """Origin of this peer's own edits made outside an explicit ``transaction(origin=...)``."""
@@ -50,48 +48,6 @@ class ChangeEvent:
     """The origin given to ``transaction(origin=...)``; None for plain and remote edits."""
     remote: bool
     """Whether another peer made the change."""
-
-
-def resolve_server(url: str | None, token: str | None) -> tuple[str, str | None]:
-    """Find the room server: explicit arguments, then the environment, then running servers.
-
-    Returns:
-        The websocket base URL (ending with ``/``) and the token, if any.
-
-    Raises:
-        ServerNotFound: saying which arguments or environment variables to set.
-    """
-    if url is None:
-        url = os.environ.get(URL_ENV) or None
-        if token is None:
-            token = os.environ.get(TOKEN_ENV) or None
-    if url is None:
-        url, found_token = _running_server()
-        token = token if token is not None else found_token
-    if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    if scheme not in ("ws", "wss") or not parts.netloc:
-        raise ServerNotFound(
-            f"url={url!r} is not a server address: pass the Jupyter server's URL,"
-            " for example connect('notes', url='http://127.0.0.1:8888/')."
-        )
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((scheme, parts.netloc, path, "", "")), token
-
-
-def _running_server() -> tuple[str, str | None]:
-    with contextlib.suppress(Exception):
-        from jupyter_server.serverapp import list_running_servers
-
-        for info in list_running_servers():
-            return str(info["url"]), info.get("token") or None
-    raise ServerNotFound(
-        "No Jupyter server to join: pass connect(room, url='http://127.0.0.1:8888/', token='...'),"
-        f" or set {URL_ENV} and {TOKEN_ENV}. Kernels started by a Jupyter server with"
-        " jupyter_ysync enabled have both set already."
-    )
 
 
 class SharedDocument:
@@ -117,12 +73,23 @@ class SharedDocument:
         token: str | None = None,
         *,
         presence: dict[str, Any] | None = None,
+        connect: Connect = websocket_connect,
+        fail_fast: bool = True,
     ) -> None:
-        """Prefer :func:`connect`, which also finds the server and waits for the first sync."""
+        """Prefer :func:`connect`, which also finds the server and waits for the first sync.
+
+        Args:
+            room: The room name.
+            url: The server's websocket base URL (ending with ``/``).
+            token: A credential for the server.
+            presence: How this peer appears to others.
+            connect: Opens the websocket; tests pass an in-process connection.
+            fail_fast: A refused first connection fails at once instead of retrying.
+        """
         self.room = validate_room_name(room)
         self.url = f"{url}ysync/rooms/{quote(room, safe='')}"
         self._ydoc: Doc[Any] = Doc(client_id=random.getrandbits(32))
-        self._ytext = self._ydoc.get(TEXT_NAME, type=Text)
+        self._ytext = self._ydoc.get(ROOT_TEXT, type=Text)
         self._text: RichText | None = None
         # Each transaction is its own undo step: scripts group edits with `transaction()`.
         self._undo = UndoManager(scopes=[self._ytext], capture_timeout_millis=0)
@@ -142,13 +109,19 @@ class SharedDocument:
         self._refresh_scheduled = False
         headers = {"Authorization": f"token {token}"} if token else {}
         self._transport = Transport(
-            self.url, headers, self._ydoc.client_id, on_remote=self._schedule_refresh
+            self.url,
+            headers,
+            self._ydoc.client_id,
+            on_remote=self._schedule_refresh,
+            position=_caret_position,
+            connect=connect,
+            fail_fast=fail_fast,
         )
         self._ydoc.observe(self._on_transaction)
         # Observed only while on_change has callbacks: a text event computes its delta.
         self._text_subscription: Subscription | None = None
         self._transport.start()
-        self._transport.set_local_state({"user": self._presence})
+        self._transport.presence.set_local_state({"user": self._presence})
 
     # -- the document ----------------------------------------------------------------------
 
@@ -156,7 +129,7 @@ class SharedDocument:
     def text(self) -> RichText:
         """The room's rich text (root ``Y.Text`` named ``content``), with Quill delta semantics."""
         if self._text is None:
-            from .richtext import RichText
+            from ..richtext import RichText
 
             self._text = RichText(self._ytext, host=self)
         self._refresh()
@@ -236,13 +209,12 @@ class SharedDocument:
         if not isinstance(value, dict):
             raise TypeError(f"presence must be a dict like {DEFAULT_PRESENCE}, not {value!r}")
         self._presence = dict(value)
-        state = {"user": self._presence}
-        self._transport.set_local_state(state)
+        self._transport.presence.set_local_state({"user": self._presence})
 
     @property
     def peers(self) -> dict[int, dict[str, Any]]:
         """Awareness states of everyone in the room (this peer included), by client id."""
-        return self._transport.peers()
+        return self._transport.presence.peers()
 
     @property
     def client_id(self) -> int:
@@ -269,15 +241,14 @@ class SharedDocument:
             ConnectionFailed: not synced within ``timeout`` seconds.
         """
         transport = self._transport
-        deadline = time.monotonic() + timeout
-        while not transport.synced.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            if transport.error is not None:
-                raise transport.error
-            if time.monotonic() >= deadline:
-                raise ConnectionFailed(
-                    f"Room {self.room!r} at {self.url} did not sync within {timeout} s"
-                    f" (status: {transport.status.value}). Is the Jupyter server running?"
-                )
+        status = transport.wait_settled(timeout)
+        if transport.error is not None:
+            raise transport.error
+        if status is not ConnectionStatus.SYNCED:
+            raise ConnectionFailed(
+                f"Room {self.room!r} at {self.url} did not sync within {timeout} s"
+                f" (status: {status.value}). Is the Jupyter server running?"
+            )
         self._refresh()
 
     def close(self) -> None:
@@ -323,7 +294,7 @@ class SharedDocument:
 
     def _edited(self, index: int) -> None:
         """A local edit ended at ``index``: move this peer's caret there for everyone."""
-        self._transport.move_cursor(index)
+        self._transport.presence.move_cursor(index)
 
     def _schedule_refresh(self) -> None:
         """Called by the transport thread when remote updates arrive."""
@@ -343,7 +314,7 @@ class SharedDocument:
         if self._applying_remote:
             return
         update = event.update
-        if update != b"\x00\x00":
+        if update != EMPTY_UPDATE:
             self._transport.send_update(update)
 
     def _on_text(self, event: TextEvent) -> None:
@@ -361,16 +332,29 @@ class SharedDocument:
             callback(change)
 
 
+def _caret_position(doc: Doc[Any], index: int) -> dict[str, Any]:
+    """A Yjs ``RelativePosition`` (as JSON) for a RichText ``index``, as y-quill reads it."""
+    from ..richtext import RichText
+
+    rich = RichText(doc.get(ROOT_TEXT, type=Text))
+    if 0 <= index < len(rich):
+        item = rich.sticky_index(index).to_json().get("item")
+        if item is not None:
+            return {"type": None, "tname": ROOT_TEXT, "item": item, "assoc": 0}
+    # The end of the text: Yjs names the root type and no item.
+    return {"type": None, "tname": ROOT_TEXT, "item": None, "assoc": 0}
+
+
 def _units_of(text: Text) -> str:
     """The text in RichText units: each embed is one EMBED_CHARACTER."""
-    from .richtext import EMBED_CHARACTER
+    from ..richtext import EMBED_CHARACTER
 
     return "".join(v if isinstance(v, str) else EMBED_CHARACTER for v, _ in text.diff())
 
 
 def _take(units: str, start: int, size: int) -> int:
     """How many units from ``start`` make ``size`` pycrdt offsets (UTF-8 bytes, 1 per embed)."""
-    from .richtext import EMBED_CHARACTER
+    from ..richtext import EMBED_CHARACTER
 
     count = 0
     while size > 0:
@@ -385,7 +369,7 @@ def _to_units(ops: list[dict[str, Any]], before: str) -> tuple[list[dict[str, An
 
     Returns the converted delta and the text after the change.
     """
-    from .richtext import EMBED_CHARACTER
+    from ..richtext import EMBED_CHARACTER
 
     converted: list[dict[str, Any]] = []
     after: list[str] = []
@@ -418,10 +402,11 @@ def connect(
 
     Args:
         room: The room name (1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``).
-        url: The Jupyter server's URL (``http(s)://`` or ``ws(s)://``, base URL included).
+        url: The Jupyter server's URL (``http(s)://`` or ``ws(s)://``, base URL included), or
+            a page's URL as the browser shows it (``http://127.0.0.1:8888/lab?token=...``).
             Default: ``$JUPYTER_YSYNC_URL``, else the first running Jupyter server.
-        token: A credential for the server. Default: ``$JUPYTER_YSYNC_TOKEN`` or the running
-            server's token.
+        token: A credential for the server. Default: the ``token`` in ``url``'s query,
+            ``$JUPYTER_YSYNC_TOKEN`` or the running server's token.
         timeout: Seconds to wait for the first sync; 0 returns at once and syncs in the
             background (edits made meanwhile are merged when the connection comes up).
         presence: How this peer appears to others, e.g. ``{"name": "Bot", "color": "#e67e22"}``.
@@ -430,7 +415,8 @@ def connect(
         InvalidRoomName: the name breaks the rule above.
         ServerNotFound: no URL given and none found.
         AuthenticationFailed: the server refused the credential.
-        ConnectionFailed: the room did not sync within ``timeout``.
+        ConnectionFailed: nothing listens at the address (at once), or the room did not
+            sync within ``timeout``.
 
     Example::
 
@@ -439,7 +425,7 @@ def connect(
     """
     validate_room_name(room)
     base, token = resolve_server(url, token)
-    doc = SharedDocument(room, base, token, presence=presence)
+    doc = SharedDocument(room, base, token, presence=presence, fail_fast=bool(timeout))
     if timeout:
         try:
             doc.wait_synced(timeout)
