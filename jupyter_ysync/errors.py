@@ -9,7 +9,9 @@ Hierarchy::
     ├── AuthenticationFailed (PermissionError)  the server refused the credential
     ├── ReadOnlyError (PermissionError)   a write on a read-only connection
     ├── ConnectionFailed (ConnectionError)  the server could not be reached or synced in time
-    └── MalformedMessage (ValueError)     bytes that are not a valid y-websocket message or update
+    ├── MalformedMessage (ValueError)     bytes that are not a valid y-websocket message or update
+    ├── AlreadyRunning (RuntimeError)     start() on a store, manager or transport already started
+    └── NotRunning (RuntimeError)         one used or stopped before start() or after stop()
 """
 
 from __future__ import annotations
@@ -46,3 +48,11 @@ class ConnectionFailed(YSyncError, ConnectionError):
 class MalformedMessage(YSyncError, ValueError):
     """A peer sent bytes that are not a valid y-websocket protocol v1 message, or an update
     that is not a valid Yjs update (v1 encoding); the message says what was wrong."""
+
+
+class AlreadyRunning(YSyncError, RuntimeError):
+    """``start()`` was called on something already started (a store, a manager, a transport)."""
+
+
+class NotRunning(YSyncError, RuntimeError):
+    """Something was used or stopped before ``start()``, or after ``stop()``."""

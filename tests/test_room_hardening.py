@@ -21,8 +21,9 @@ from tests.hostile import PARENT_IS_NOT_A_TYPE, PARENT_OWNER
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A real store; it opens on first use, in the test's event loop."""
+    """A real, started store (its writer thread serves any event loop)."""
     store = SQLiteStore(tmp_path / "rooms.sqlite")
+    asyncio.run(store.start())
     yield store
     asyncio.run(store.stop())
 

@@ -8,8 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text
 
+from jupyter_ysync.errors import AlreadyRunning, NotRunning
 from jupyter_ysync.server import store as store_module
 from jupyter_ysync.server.rooms import Room
 from jupyter_ysync.server.store import SQLiteStore, compact_updates
@@ -37,12 +39,14 @@ def edits(count: int) -> tuple[list[bytes], str]:
 
 async def test_appended_updates_load_back_in_order(tmp_path: Path):
     store = SQLiteStore(tmp_path / "rooms.sqlite")
+    await store.start()
     updates, expected = edits(50)
     for update in updates:
         await store.append("notes", update)
     await store.stop()
 
     reopened = SQLiteStore(tmp_path / "rooms.sqlite")
+    await reopened.start()
     loaded = await reopened.load("notes")
     assert loaded == updates
     assert text_of(loaded) == expected
@@ -52,6 +56,7 @@ async def test_appended_updates_load_back_in_order(tmp_path: Path):
 
 async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Path):
     store = SQLiteStore(tmp_path / "rooms.sqlite")
+    await store.start()
     rooms = {f"room{i}": edits(20) for i in range(10)}
     await asyncio.gather(
         *(store.append(name, u) for name, (updates, _) in rooms.items() for u in updates)
@@ -64,6 +69,7 @@ async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Pat
 async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
     path = tmp_path / "rooms.sqlite"
     store = SQLiteStore(path)
+    await store.start()
     updates, expected = edits(200)
     for update in updates:
         await store.append("notes", update)
@@ -80,6 +86,7 @@ async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
 
 async def test_delete_removes_only_that_room(tmp_path: Path):
     store = SQLiteStore(tmp_path / "rooms.sqlite")
+    await store.start()
     a, expected_a = edits(5)
     b, _ = edits(5)
     for update in a:
@@ -94,15 +101,28 @@ async def test_delete_removes_only_that_room(tmp_path: Path):
 
 
 async def test_unwritable_store_fails_with_the_path_in_the_error(tmp_path: Path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
     store = SQLiteStore(blocker / "rooms.sqlite")
-    try:
-        await store.append("x", b"\x00\x00")
-    except OSError as error:
-        assert "file" in str(error)
-    else:
-        raise AssertionError("appending to an unwritable store must fail")
+    with pytest.raises(OSError) as error:
+        await store.start()
+    assert str(blocker) in str(error.value)
+    assert not store.running
+
+
+async def test_a_store_is_started_once_and_used_only_while_running(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "rooms.sqlite")
+    with pytest.raises(NotRunning, match="SQLiteStore is not running: call start"):
+        await store.append("notes", b"\x00\x00")
+    with pytest.raises(NotRunning):
+        await store.stop()
+    await store.start()
+    with pytest.raises(AlreadyRunning, match="SQLiteStore is already running"):
+        await store.start()
+    await store.append("notes", b"\x00\x00")
+    await store.stop()
+    with pytest.raises(NotRunning):
+        await store.load("notes")
 
 
 def test_a_log_longer_than_a_replay_batch_loads_whole_and_out_of_order_updates_wait():

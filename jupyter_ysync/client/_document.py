@@ -22,6 +22,7 @@ from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoMan
 
 from ..errors import ConnectionFailed
 from ..protocol import EMPTY_UPDATE, ROOT_TEXT, validate_room_name
+from ..richtext._units import to_units, units_of
 from ._discovery import resolve_server
 from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
 
@@ -132,13 +133,13 @@ class SharedDocument:
             from ..richtext import RichText
 
             self._text = RichText(self._ytext, host=self)
-        self._refresh()
+        self.refresh()
         return self._text
 
     @property
     def ydoc(self) -> Doc[Any]:
         """The underlying pycrdt document, for other shared types (refreshed on access)."""
-        self._refresh()
+        self.refresh()
         return self._ydoc
 
     @contextlib.contextmanager
@@ -149,7 +150,7 @@ class SharedDocument:
             origin: Reported as ``ChangeEvent.origin`` to ``on_change`` callbacks; edits made
                 under any origin are this peer's own and ``undo()`` can revert them.
         """
-        self._refresh()
+        self.refresh()
         origin = LOCAL_ORIGIN if origin is None else origin
         if origin not in self._origins:
             self._undo.include_origin(origin)
@@ -161,7 +162,7 @@ class SharedDocument:
             finally:
                 self._depth -= 1
 
-    def _transaction(self) -> Any:
+    def write_transaction(self) -> contextlib.AbstractContextManager[Any]:
         """The transaction a RichText write opens: the enclosing one, or a local one."""
         if self._depth:
             return self._ydoc.transaction()
@@ -169,12 +170,12 @@ class SharedDocument:
 
     def undo(self) -> bool:
         """Undo this peer's last change (never another peer's); return whether one was undone."""
-        self._refresh()
+        self.refresh()
         return bool(self._undo.undo())
 
     def redo(self) -> bool:
         """Redo the last change undone by :meth:`undo`; return whether one was redone."""
-        self._refresh()
+        self.refresh()
         return bool(self._undo.redo())
 
     def on_change(self, callback: Callable[[ChangeEvent], None]) -> Callable[[], None]:
@@ -184,7 +185,7 @@ class SharedDocument:
             A function that unsubscribes the callback.
         """
         if not self._callbacks:
-            self._units = _units_of(self._ytext)
+            self._units = units_of(self._ytext)
             self._text_subscription = self._ytext.observe(self._on_text)
         self._callbacks.append(callback)
 
@@ -249,14 +250,14 @@ class SharedDocument:
                 f"Room {self.room!r} at {self.url} did not sync within {timeout} s"
                 f" (status: {status.value}). Is the Jupyter server running?"
             )
-        self._refresh()
+        self.refresh()
 
     def close(self) -> None:
         """Send pending edits, leave the room and stop the background thread."""
         if self._closed:
             return
         self._closed = True
-        self._refresh()
+        self.refresh()
         self._transport.close()
 
     def __enter__(self) -> SharedDocument:
@@ -273,9 +274,9 @@ class SharedDocument:
     def __repr__(self) -> str:
         return f"<SharedDocument room={self.room!r} status={self.status.value}>"
 
-    # -- internals -------------------------------------------------------------------------
+    # -- what RichText needs of its host (richtext.TextHost) --------------------------------
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """Apply the remote updates received so far, on this thread."""
         transport = self._transport
         if not transport.inbox or self._depth:
@@ -292,9 +293,11 @@ class SharedDocument:
             finally:
                 self._applying_remote = False
 
-    def _edited(self, index: int) -> None:
+    def edited(self, index: int) -> None:
         """A local edit ended at ``index``: move this peer's caret there for everyone."""
         self._transport.presence.move_cursor(index)
+
+    # -- internals -------------------------------------------------------------------------
 
     def _schedule_refresh(self) -> None:
         """Called by the transport thread when remote updates arrive."""
@@ -308,7 +311,7 @@ class SharedDocument:
     def _scheduled_refresh(self) -> None:
         self._refresh_scheduled = False
         if not self._closed:
-            self._refresh()
+            self.refresh()
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         if self._applying_remote:
@@ -322,7 +325,7 @@ class SharedDocument:
             return
         origin = event.transaction.origin
         remote = origin == REMOTE_ORIGIN
-        delta, self._units = _to_units(list(event.delta), self._units)  # type: ignore[attr-defined]
+        delta, self._units = to_units(list(event.delta), self._units)  # type: ignore[attr-defined]
         change = ChangeEvent(
             delta=delta,
             origin=None if remote or origin == LOCAL_ORIGIN else origin,
@@ -333,61 +336,10 @@ class SharedDocument:
 
 
 def _caret_position(doc: Doc[Any], index: int) -> dict[str, Any]:
-    """A Yjs ``RelativePosition`` (as JSON) for a RichText ``index``, as y-quill reads it."""
+    """A Yjs ``RelativePosition`` (as JSON) for a RichText ``index`` of ``doc``'s text."""
     from ..richtext import RichText
 
-    rich = RichText(doc.get(ROOT_TEXT, type=Text))
-    if 0 <= index < len(rich):
-        item = rich.sticky_index(index).to_json().get("item")
-        if item is not None:
-            return {"type": None, "tname": ROOT_TEXT, "item": item, "assoc": 0}
-    # The end of the text: Yjs names the root type and no item.
-    return {"type": None, "tname": ROOT_TEXT, "item": None, "assoc": 0}
-
-
-def _units_of(text: Text) -> str:
-    """The text in RichText units: each embed is one EMBED_CHARACTER."""
-    from ..richtext import EMBED_CHARACTER
-
-    return "".join(v if isinstance(v, str) else EMBED_CHARACTER for v, _ in text.diff())
-
-
-def _take(units: str, start: int, size: int) -> int:
-    """How many units from ``start`` make ``size`` pycrdt offsets (UTF-8 bytes, 1 per embed)."""
-    from ..richtext import EMBED_CHARACTER
-
-    count = 0
-    while size > 0:
-        unit = units[start + count]
-        size -= 1 if unit == EMBED_CHARACTER else len(unit.encode())
-        count += 1
-    return count
-
-
-def _to_units(ops: list[dict[str, Any]], before: str) -> tuple[list[dict[str, Any]], str]:
-    """Convert a pycrdt text delta (UTF-8 byte counts) to RichText units, as Quill counts.
-
-    Returns the converted delta and the text after the change.
-    """
-    from ..richtext import EMBED_CHARACTER
-
-    converted: list[dict[str, Any]] = []
-    after: list[str] = []
-    position = 0
-    for op in ops:
-        if "insert" in op:
-            value = op["insert"]
-            after.append(value if isinstance(value, str) else EMBED_CHARACTER)
-            converted.append(op)
-            continue
-        key = "retain" if "retain" in op else "delete"
-        count = _take(before, position, op[key])
-        if key == "retain":
-            after.append(before[position : position + count])
-        converted.append({**op, key: count})
-        position += count
-    after.append(before[position:])
-    return converted, "".join(after)
+    return RichText(doc.get(ROOT_TEXT, type=Text)).relative_position(index)
 
 
 def connect(

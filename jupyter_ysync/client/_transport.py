@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import websockets
 from pycrdt import Doc, YSyncMessageType, create_sync_message, create_update_message
 
+from .._lifecycle import Lifecycle
 from ..errors import AuthenticationFailed, ConnectionFailed, MalformedMessage, YSyncError
 from ..protocol import (
     EMPTY_UPDATE,
@@ -113,7 +114,7 @@ def websocket_connect(url: str, headers: dict[str, str]) -> AbstractAsyncContext
     )
 
 
-class Transport:
+class Transport(Lifecycle):
     """A connection to one room, kept alive in a background thread.
 
     Example::
@@ -196,7 +197,12 @@ class Transport:
     # -- called from the user's thread -----------------------------------------------------
 
     def start(self) -> None:
-        """Start the background thread; it connects and keeps reconnecting until closed."""
+        """Start the background thread; it connects and keeps reconnecting until closed.
+
+        Raises:
+            AlreadyRunning: if the transport was started already.
+        """
+        self._mark_started()
         self._loop.start(self._main)
 
     def send_update(self, update: bytes) -> None:
@@ -222,9 +228,12 @@ class Transport:
             return self.status
 
     def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued, say goodbye, and stop the thread."""
-        if self._closing:
-            return
+        """Send what is queued, say goodbye, and stop the thread.
+
+        Raises:
+            NotRunning: if the transport was not started, or was closed already.
+        """
+        self._mark_stopped()
         self._loop.call_soon(self._begin_close)
         self._loop.join(timeout)
 

@@ -155,6 +155,7 @@ class YSyncApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.store.start()
+        await self.manager.start()
         if self.kernel_credentials:
             self._export_kernel_credentials()  # the port is final once the server listens
         if self.freeze_gc:
@@ -163,5 +164,7 @@ class YSyncApp(ExtensionApp):
             self.log.debug("jupyter_ysync: %d start-up objects frozen", gc.get_freeze_count())
 
     async def stop_extension(self) -> None:
-        await self.manager.stop()
-        await self.store.stop()
+        if self.manager.running:
+            await self.manager.stop()
+        if self.store.running:  # it may have failed to open
+            await self.store.stop()

@@ -32,6 +32,7 @@ from pycrdt import (
     merge_updates,
 )
 
+from .._lifecycle import Lifecycle
 from ..errors import MalformedMessage, RoomNotFound
 from ..protocol import (
     EMPTY_STATE,
@@ -500,15 +501,15 @@ class Room:
         return self._frame(prefix, update)
 
 
-class RoomManager:
+class RoomManager(Lifecycle):
     """Every loaded room, loaded once from the store and unloaded when idle.
 
     Example::
 
         manager = RoomManager(store, idle_unload_delay=60)
+        await manager.start()
         room = await manager.join("notes", peer)
         ...
-        manager.leave(room, peer)
         await manager.stop()
     """
 
@@ -534,8 +535,21 @@ class RoomManager:
         self._loading = {}
         self._timers = {}
 
+    async def start(self) -> None:
+        """Start serving rooms (the store must be started).
+
+        Raises:
+            AlreadyRunning: if the manager was started already.
+        """
+        self._mark_started()
+
     async def get(self, name: str) -> Room:
-        """Return the loaded room, loading it from the store exactly once."""
+        """Return the loaded room, loading it from the store exactly once.
+
+        Raises:
+            NotRunning: before :meth:`start` or after :meth:`stop`.
+        """
+        self._require_running()
         room = self.rooms.get(name)
         if room is not None and room.failed:  # reload what the store really holds
             del self.rooms[name]
@@ -662,7 +676,12 @@ class RoomManager:
         return [self.describe(name, stored.get(name)) for name in names]
 
     async def stop(self) -> None:
-        """Close every peer, wait for pending saves, then forget all rooms."""
+        """Close every peer, wait for pending saves, then forget all rooms.
+
+        Raises:
+            NotRunning: if the manager is not running.
+        """
+        self._mark_stopped()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from pycrdt import Doc
 
+from .._lifecycle import Lifecycle
 from ..updates import replay
 
 T = TypeVar("T")
@@ -52,10 +53,10 @@ class Store(Protocol):
     """Interface of a room store backend."""
 
     async def start(self) -> None:
-        """Open the backend."""
+        """Open the backend (once: a second call raises AlreadyRunning)."""
 
     async def stop(self) -> None:
-        """Flush and close the backend."""
+        """Flush and close the backend (NotRunning if it was not started)."""
 
     async def load(self, room: str) -> list[bytes]:
         """Return the room's updates in the order they were appended (empty if unknown)."""
@@ -165,7 +166,7 @@ class _Checkpointer:
             log.warning("Could not checkpoint the store's write-ahead log: %s", error)
 
 
-class SQLiteStore:
+class SQLiteStore(Lifecycle):
     """The default store: an SQLite update log written by one thread.
 
     Every write goes through one thread that takes all queued appends and
@@ -201,27 +202,42 @@ class SQLiteStore:
         self.synchronous = synchronous.upper()
         self._queue = queue.SimpleQueue()
         self._thread = None
-        self._ready: Future[None] | None = None
         self._counts = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database and start the writer thread (idempotent)."""
-        if self._ready is None:
+        """Open the database and start the writer thread.
+
+        Operations called while it opens wait for it.
+
+        Raises:
+            AlreadyRunning: if the store was started already.
+            OSError, sqlite3.Error: if the file cannot be opened (the path is in the message).
+        """
+        self._mark_started()
+        ready: Future[None] = Future()
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._ready = Future()
             self._thread = threading.Thread(
-                target=self._run, args=(self._ready,), name="ysync-store", daemon=True
+                target=self._run, args=(ready,), name="ysync-store", daemon=True
             )
             self._thread.start()
-        await asyncio.wrap_future(self._ready)
+            await asyncio.wrap_future(ready)
+        except BaseException:
+            self._running = False
+            self._thread = None
+            raise
 
     async def stop(self) -> None:
-        """Commit what is queued, then close the database."""
-        thread, self._thread, self._ready = self._thread, None, None
-        if thread is None:
-            return
+        """Commit what is queued, then close the database.
+
+        Raises:
+            NotRunning: if the store is not running.
+        """
+        self._mark_stopped()
+        thread, self._thread = self._thread, None
+        assert thread is not None
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, thread.join)
 
@@ -305,8 +321,7 @@ class SQLiteStore:
     # -- writer thread ---------------------------------------------------------------------
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None:
-            await self.start()
+        self._require_running()
         future: Future[T] = Future()
         self._queue.put((fn, future))
         return await asyncio.wrap_future(future)
@@ -323,8 +338,11 @@ class SQLiteStore:
                 sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             )
         except Exception as error:
-            ready.set_exception(error)
-            self._thread = self._ready = None
+            ready.set_exception(
+                type(error)(f"Cannot open the room store {self.path}: {error}")
+                if isinstance(error, sqlite3.Error)
+                else error
+            )
             while True:  # fail what was queued meanwhile instead of leaving it waiting
                 try:
                     job = self._queue.get_nowait()
