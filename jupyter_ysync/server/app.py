@@ -100,6 +100,11 @@ class YSyncApp(ExtensionApp):
     kernel_token: str = ""
 
     def initialize_settings(self) -> None:
+        if self.serverapp is not None and "log_level" not in self.config.get(
+            type(self).__name__, {}
+        ):
+            # An extension app logs at INFO by default, whatever --log-level the server got.
+            self.log_level = self.serverapp.log_level
         self.store = SQLiteStore(self.store_path, synchronous=self.sqlite_synchronous)
         self.manager = RoomManager(
             self.store,
