@@ -7,13 +7,9 @@ from typing import Any, TypeAlias
 import pytest
 from markdown_it import MarkdownIt
 
-from jupyter_ysync.delta_formats import (
-    delta_to_html,
-    delta_to_markdown,
-    markdown_to_delta,
-    push,
-    safe_url,
-)
+from jupyter_ysync.richtext.delta import push
+from jupyter_ysync.richtext.html import delta_to_html, safe_url
+from jupyter_ysync.richtext.markdown import delta_to_markdown, markdown_to_delta
 
 Ops: TypeAlias = list[dict[str, Any]]
 

@@ -606,14 +606,18 @@ class RecordingHost:
         self.pending: list[bytes] = []
         self.doc: pycrdt.Doc[Any] | None = None
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         self.calls.append(("refresh", None))
         assert self.doc is not None
         while self.pending:
             self.doc.apply_update(self.pending.pop(0))
 
-    def _edited(self, index: int) -> None:
+    def edited(self, index: int) -> None:
         self.calls.append(("edited", index))
+
+    def write_transaction(self) -> pycrdt.Transaction:
+        assert self.doc is not None
+        return self.doc.transaction()
 
 
 def test_host_refreshes_before_every_read_so_reads_are_fresh() -> None:
@@ -632,7 +636,7 @@ def test_host_refreshes_before_every_read_so_reads_are_fresh() -> None:
 
 def test_writes_use_the_hosts_transaction_when_it_has_one() -> None:
     class OriginHost(RecordingHost):
-        def _transaction(self) -> pycrdt.Transaction:
+        def write_transaction(self) -> pycrdt.Transaction:
             assert self.doc is not None
             return self.doc.transaction(origin="local")
 
