@@ -141,6 +141,7 @@ class RoomThread:
         self.run(self.store.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.loop.close()
 
 
 @contextlib.contextmanager

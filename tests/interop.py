@@ -147,8 +147,12 @@ class JsPeer:
         self._backlog: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._stderr: list[str] = []
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -221,6 +225,7 @@ class JsPeer:
         """Leave the room cleanly (awareness goodbye); return the final state."""
         final = self.request("stop", timeout)
         self.proc.wait(timeout)
+        self._release()
         return final
 
     def kill(self) -> None:
@@ -228,6 +233,7 @@ class JsPeer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        self._release()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -238,6 +244,16 @@ class JsPeer:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._release()
+
+    def _release(self) -> None:
+        """Close the pipes once the process has ended and its output was read."""
+        for reader in self._readers:
+            reader.join(5)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 from urllib.parse import urlsplit
 
 
@@ -35,9 +36,15 @@ class RawSocket:
         self.writer = writer
 
     @classmethod
-    async def open(cls, url: str) -> RawSocket:
+    async def open(cls, url: str, *, receive_buffer: int | None = None) -> RawSocket:
+        """Connect and upgrade; ``receive_buffer`` shrinks the socket's kernel buffer (bytes)."""
         parts = urlsplit(url)
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        sock = socket.socket()
+        if receive_buffer is not None:  # before connecting, so the TCP window follows it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
             (

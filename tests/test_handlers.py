@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from typing import Any
@@ -41,9 +42,13 @@ async def fetch(jp_fetch: Any, *parts: str, headers: dict[str, str] = WRITER, **
 
 
 def stored_rows(path: Any, room: str) -> int:
+    """Rows of ``room`` in the store's file (none while the store is still being created)."""
     if not path.exists():
         return 0
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'updates'").fetchone()
+        if not exists:
+            return 0
         return int(db.execute("SELECT COUNT(*) FROM updates WHERE room = ?", (room,)).fetchone()[0])
 
 

@@ -154,6 +154,7 @@ async def test_unmasked_client_frames_are_refused(ysync_ws_url):
     assert int.from_bytes(close[:2], "big") == CloseCode.PROTOCOL_ERROR
     assert b"mask" in close[2:]
     await asyncio.wait_for(until_eof(sock), 10)
+    sock.close()
     writer.text += "sentinel"
     await reader.wait_for(lambda: "sentinel" in str(reader.text))
     assert "unmasked" not in str(reader.text)
@@ -218,16 +219,16 @@ async def test_a_reader_that_stopped_reading_is_dropped_after_send_timeout(ysync
     writer = await RawPeer(url).connect()
     live = await RawPeer(url).connect()
     await synced(writer, live)
-    stalled = await RawSocket.open(url)  # reads nothing from here on
+    stalled = await RawSocket.open(url, receive_buffer=4096)  # reads nothing from here on
     room = ysync_app.manager.rooms["stalled"]
     await eventually(lambda: len(room.peers) == 3, what="the stalled peer joined")
-    chunk = "x" * 200_000
-    for index in range(40):  # 8 MB: far more than the socket buffers hold
+    chunk = "x" * 100_000
+    for index in range(20):  # 2 MB: far more than the stalled socket's buffers hold
         with writer.doc.transaction():
             writer.text += chunk
         if index % 5 == 0:
             await asyncio.sleep(0.05)
-    await live.wait_for(lambda: len(live.text) == 40 * len(chunk), timeout=30)
+    await live.wait_for(lambda: len(live.text) == 20 * len(chunk), timeout=30)
     await eventually(
         lambda: len(room.peers) == 2, timeout=SEND_TIMEOUT * 10, what="the stalled peer dropped"
     )

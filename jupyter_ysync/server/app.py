@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import hmac
 import os
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,7 @@ class YSyncApp(ExtensionApp):
 
     store: SQLiteStore
     manager: RoomManager
+    _store_opened: Future[None]
     kernel_token: str = ""
 
     def initialize_settings(self) -> None:
@@ -113,6 +116,9 @@ class YSyncApp(ExtensionApp):
             frame=websocket_frame,
             log=self.log,
         )
+        # Started here, not when the server has started: requests are served from then on.
+        self._store_opened = self.store.start_soon()
+        self.manager.start()
         self.kernel_token = self._derive_kernel_token()
         if self.kernel_credentials:
             self._export_kernel_credentials()
@@ -159,8 +165,7 @@ class YSyncApp(ExtensionApp):
         os.environ[TOKEN_ENV] = self.kernel_token
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await self.store.start()
-        await self.manager.start()
+        await asyncio.wrap_future(self._store_opened)  # fail the start if it cannot open
         if self.kernel_credentials:
             self._export_kernel_credentials()  # the port is final once the server listens
         if self.freeze_gc:

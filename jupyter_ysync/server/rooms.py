@@ -507,7 +507,7 @@ class RoomManager(Lifecycle):
     Example::
 
         manager = RoomManager(store, idle_unload_delay=60)
-        await manager.start()
+        manager.start()
         room = await manager.join("notes", peer)
         ...
         await manager.stop()
@@ -535,8 +535,8 @@ class RoomManager(Lifecycle):
         self._loading = {}
         self._timers = {}
 
-    async def start(self) -> None:
-        """Start serving rooms (the store must be started).
+    def start(self) -> None:
+        """Start serving rooms (the store must be started, or starting).
 
         Raises:
             AlreadyRunning: if the manager was started already.

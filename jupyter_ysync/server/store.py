@@ -207,27 +207,41 @@ class SQLiteStore(Lifecycle):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database and start the writer thread.
-
-        Operations called while it opens wait for it.
+        """Open the database and start the writer thread; return once it is open.
 
         Raises:
             AlreadyRunning: if the store was started already.
             OSError, sqlite3.Error: if the file cannot be opened (the path is in the message).
         """
+        await asyncio.wrap_future(self.start_soon())
+
+    def start_soon(self) -> Future[None]:
+        """Start opening the database; operations called meanwhile wait for it.
+
+        For callers that cannot await (a server's synchronous set-up): the returned future
+        fails, and the store stops, if the file cannot be opened.
+
+        Raises:
+            AlreadyRunning: if the store was started already.
+        """
         self._mark_started()
         ready: Future[None] = Future()
+        ready.add_done_callback(self._opened)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._thread = threading.Thread(
-                target=self._run, args=(ready,), name="ysync-store", daemon=True
-            )
-            self._thread.start()
-            await asyncio.wrap_future(ready)
-        except BaseException:
+        except OSError as error:
+            ready.set_exception(error)
+            return ready
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="ysync-store", daemon=True
+        )
+        self._thread.start()
+        return ready
+
+    def _opened(self, ready: Future[None]) -> None:
+        if ready.exception() is not None:
             self._running = False
             self._thread = None
-            raise
 
     async def stop(self) -> None:
         """Commit what is queued, then close the database.
