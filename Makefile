@@ -9,7 +9,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PORT ?= 8888
 
-.PHONY: lab test setup browser lint benchmark clean
+.PHONY: lab test setup browser lint benchmark fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,22 @@ lab: setup
 	$(BIN)/jupyter lab --no-browser $(ROOT_FLAG) --port=$(PORT) \
 	  --ServerApp.root_dir=notebooks notebooks/quickstart.ipynb
 
-lint: setup
+lint: setup lint-ts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check jupyter_ysync
 	$(BIN)/mypy
+
+# The labextension's TypeScript: prettier, eslint, then the jest unit tests. jlpm's
+# scripts call jlpm again, so the venv's bin goes first on PATH.
+JLPM := cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm
+.PHONY: lint-ts
+lint-ts: setup labextension/node_modules/.yarn-state.yml
+	$(JLPM) lint:check
+	$(JLPM) test
+
+labextension/node_modules/.yarn-state.yml: labextension/package.json labextension/yarn.lock
+	$(JLPM) install
+	touch $@
 
 test: setup browser lint
 	$(BIN)/python -m pytest
@@ -43,6 +55,10 @@ test: setup browser lint
 benchmark: setup
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m benchmarks
+
+# 100,000 bad frames against a server process while good peers edit (benchmarks/README.md).
+fuzz: setup
+	$(BIN)/python -m benchmarks.fuzz
 
 clean:
 	rm -rf $(VENV) labextension/node_modules labextension/lib jupyter_ysync/labextension

@@ -89,7 +89,7 @@ class _YSyncAuthMixin:
             raise web.HTTPError(400, reason="Invalid room name", log_message=str(error)) from error
 
 
-class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandler):  # type: ignore[misc]
+class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandler):
     """``ysync/rooms/{room}``: a websocket upgrade joins the room as a peer (y-websocket
     protocol v1); a plain ``GET`` describes the room and ``DELETE`` removes it."""
 
@@ -105,7 +105,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
     _stall: asyncio.TimerHandle | None = None
     _sent_mark: int = 0
 
-    def initialize(  # type: ignore[override]
+    def initialize(
         self,
         manager: RoomManager,
         kernel_token: str,
@@ -120,7 +120,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         self._send_timeout = send_timeout
 
     @property
-    def max_message_size(self) -> int:  # type: ignore[override]
+    def max_message_size(self) -> int:
         return self._max_message_size
 
     def get_websocket_protocol(self) -> WebSocketProtocol | None:
@@ -165,7 +165,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         WebSocketMixin's: its ``open`` is not called.
         """
         name = args[0] if args else kwargs["room"]
-        stream = self.ws_connection.stream if self.ws_connection else None  # type: ignore[attr-defined]
+        stream = self.ws_connection.stream if self.ws_connection else None
         if stream is not None:
             stream.max_write_buffer_size = self._max_send_buffer
         # Updates are small and latency-bound: no Nagle delay (up to 200 ms with delayed ACKs).
@@ -209,7 +209,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return
-        stream = cast(IOStream, connection.stream)  # type: ignore[attr-defined]
+        stream = cast(IOStream, connection.stream)
         rest: bytes | memoryview = frame
         try:
             if type(stream) is IOStream and not stream.writing() and not stream.closed():
@@ -265,7 +265,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self.name,
             self.room.name if self.room else "?",
             self._send_timeout,
-            len(stream._write_buffer),  # type: ignore[attr-defined]
+            len(stream._write_buffer),
         )
         stream.close()  # a close frame could not get through either
 

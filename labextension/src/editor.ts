@@ -1,70 +1,34 @@
 /**
- * YEditor: a Quill 2 editor bound to a room's shared `Y.Text` over the
- * Jupyter server's room websocket, with remote carets, presence and a
- * collaborative (per-peer) undo.
+ * YEditor: a Quill 2 editor bound to a room's shared `Y.Text`, with remote
+ * carets, a status line and a collaborative (per-peer) undo.
  *
- * The widget view and the main-area panel both host this class; swapping the
- * editor (e.g. for Tiptap) only touches this file.
+ * The widget view and the main-area panel both host this class. Everything
+ * that is not Quill lives elsewhere: the connection in `provider.ts`, the undo
+ * manager in `history.ts`, the status line's words in `status.ts`, so that
+ * swapping the editor (e.g. for Tiptap) only touches this file.
  */
 
 import { InputDialog, Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
+import {
+  ITranslator,
+  TranslationBundle,
+  nullTranslator
+} from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import Quill from 'quill';
 import QuillCursors from 'quill-cursors';
-import * as authProtocol from 'y-protocols/auth';
 import { QuillBinding } from 'y-quill';
-import { WebsocketProvider, messageAuth } from 'y-websocket';
+import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
-import { IUser, anonymousUser } from './identity';
-
-/** The room's root `Y.Text`, shared with the server and the Python peers. */
-export const ROOT_TEXT = 'content';
-
-/** The websocket route under the server's base URL; the room name follows. */
-export const ROOMS_ROUTE = 'ysync/rooms';
-
-/**
- * Room names: the same rule as `jupyter_ysync.protocol.validate_room_name`,
- * 1-128 characters of `A-Z a-z 0-9 . _ - ~ :`, not only dots ("." and ".."
- * would be rewritten by URL normalisation).
- */
-export const ROOM_NAME_PATTERN = /^(?!\.+$)[A-Za-z0-9._~:-]{1,128}$/;
-
-/**
- * Return `name` if it is a valid room name.
- *
- * @throws Error naming the bad value and the rule it breaks.
- */
-export function validateRoomName(name: string): string {
-  if (!ROOM_NAME_PATTERN.test(name)) {
-    throw new Error(
-      `Invalid room name ${JSON.stringify(name)}: use 1-128 characters of ` +
-        'A-Z a-z 0-9 . _ - ~ : (not only dots), ' +
-        "for example 'notes' or 'team:plan'."
-    );
-  }
-  return name;
-}
-
-/** The connection state, as shown in the status line and the widget's `status` trait. */
-export type ConnectionStatus =
-  'connecting' | 'connected' | 'synced' | 'disconnected';
-
-/** One peer in the room, from its awareness state. */
-export interface IPeer {
-  readonly clientId: number;
-  readonly name: string;
-  readonly color: string;
-  readonly isLocal: boolean;
-}
-
-/** The awareness state fields this editor reads. */
-interface IAwarenessState {
-  user?: Partial<IUser>;
-}
+import { YjsHistory } from './history';
+import { IUser } from './identity';
+import { IPeer, IPerson, headcount } from './people';
+import { ROOT_TEXT } from './protocol';
+import { RoomConnection } from './provider';
+import { ConnectionStatus, statusLine } from './status';
 
 /** How long a remote caret's name stays shown after it moved, in ms. */
 const NAME_FLAG_MS = 2500;
@@ -78,60 +42,6 @@ const TOOLBAR = [
   ['link', 'image'],
   ['clean']
 ];
-
-/**
- * Quill's `history` module replaced by a `Y.UndoManager`: Quill's own history
- * would undo remote peers' edits too. Quill always instantiates a module named
- * `history` and calls `clear()`/`cutoff()` on it, so this keeps that surface.
- */
-class YjsHistory {
-  static DEFAULTS = {};
-
-  constructor(readonly quill: Quill) {
-    const undo = (): void => this.undo();
-    const redo = (): void => this.redo();
-    // Handlers returning nothing make Quill prevent the browser's own undo.
-    quill.keyboard.addBinding({ key: 'z', shortKey: true }, undo);
-    quill.keyboard.addBinding(
-      { key: ['z', 'Z'], shortKey: true, shiftKey: true },
-      redo
-    );
-    quill.keyboard.addBinding({ key: 'y', shortKey: true }, redo);
-    // Edit menu / touch-bar undo arrive as `beforeinput`, not as keys.
-    quill.root.addEventListener('beforeinput', (event: InputEvent) => {
-      if (event.inputType === 'historyUndo') {
-        event.preventDefault();
-        this.undo();
-      } else if (event.inputType === 'historyRedo') {
-        event.preventDefault();
-        this.redo();
-      }
-    });
-  }
-
-  /** Start delegating to `undoManager` (it needs the binding, created after Quill). */
-  attach(undoManager: Y.UndoManager): void {
-    this._undoManager = undoManager;
-  }
-
-  undo(): void {
-    this._undoManager?.undo();
-  }
-
-  redo(): void {
-    this._undoManager?.redo();
-  }
-
-  clear(): void {
-    this._undoManager?.clear();
-  }
-
-  cutoff(): void {
-    this._undoManager?.stopCapturing();
-  }
-
-  private _undoManager: Y.UndoManager | null = null;
-}
 
 // Quill is bundled in this extension only, so registering globally is safe.
 Quill.register('modules/cursors', QuillCursors, true);
@@ -149,8 +59,13 @@ Quill.register('modules/history', YjsHistory, true);
  */
 export class YEditor implements IDisposable {
   constructor(options: YEditor.IOptions) {
-    this.room = validateRoomName(options.room);
-    this.doc = new Y.Doc();
+    this._trans = (options.translator ?? nullTranslator).load('jupyter_ysync');
+    this.connection = new RoomConnection({
+      room: options.room,
+      user: options.user,
+      serverSettings: options.serverSettings,
+      translator: options.translator
+    });
     this.text = this.doc.getText(ROOT_TEXT);
 
     this.node = document.createElement('div');
@@ -182,53 +97,20 @@ export class YEditor implements IDisposable {
     // Quill inserts the toolbar before its container, inside `node`.
     this.node.appendChild(this._statusNode);
 
-    const settings = options.serverSettings ?? ServerConnection.makeSettings();
-    this.provider = new WebsocketProvider(
-      settings.wsUrl + ROOMS_ROUTE,
-      this.room,
-      this.doc,
-      {
-        params: settings.token ? { token: settings.token } : {},
-        // Every update goes through the server, the room's hub: it enforces
-        // read-only access and stores history, which cross-tab
-        // BroadcastChannel sync would bypass.
-        disableBc: true,
-        // Join only once peers can be told who we are (see below).
-        connect: false
-      }
-    );
-    // y-websocket only logs the server's permission-denied message (sent
-    // once, when a read-only peer tries to write): show it instead.
-    this.provider.messageHandlers[messageAuth] = (_encoder, decoder) =>
-      authProtocol.readAuthMessage(decoder, this.doc, (_doc, reason) =>
-        this._onPermissionDenied(reason)
-      );
-    void Promise.resolve(options.user ?? anonymousUser())
-      .catch(() => anonymousUser())
-      .then(user => {
-        if (!this._isDisposed) {
-          this.setUser(user);
-          this.provider.connect();
-        }
-      });
-
     this._binding = new QuillBinding(
       this.text,
       this.quill,
-      this.provider.awareness
+      this.connection.awareness
     );
     this.undoManager = new Y.UndoManager(this.text, {
       trackedOrigins: new Set([this._binding])
     });
-    (this.quill.getModule('history') as YjsHistory).attach(this.undoManager);
-    this.undoManager.on('stack-item-added', this._onStackItemAdded);
-    this.undoManager.on('stack-item-popped', this._onStackItemPopped);
+    this._history.attach(this.undoManager, this.text);
 
     this.node.addEventListener('keydown', this._onKeydown);
-    this.provider.on('status', this._onStatus);
-    this.provider.on('sync', this._onSync);
-    this.provider.on('closed', this._onClosed);
-    this.provider.awareness.on('change', this._onAwarenessChange);
+    this.connection.statusChanged.connect(this._onStatusChanged, this);
+    this.connection.peersChanged.connect(this._onPeersChanged, this);
+    this.connection.writeDeniedChanged.connect(this._onWriteDenied, this);
 
     this.setReadOnly(options.readOnly ?? false);
     this.setToolbar(options.toolbar ?? true);
@@ -236,22 +118,33 @@ export class YEditor implements IDisposable {
     this._renderStatus();
   }
 
-  /** The room name. */
-  readonly room: string;
+  /** The room's connection: replica, provider, status and peers. */
+  readonly connection: RoomConnection;
   /** The editor's root element (class `jp-ysync-editor`); the host attaches it. */
   readonly node: HTMLDivElement;
-  /** This peer's replica of the room. */
-  readonly doc: Y.Doc;
   /** The room's root text, `content`. */
   readonly text: Y.Text;
   readonly quill: Quill;
-  readonly provider: WebsocketProvider;
   /** Undoes this peer's own edits only. */
   readonly undoManager: Y.UndoManager;
 
+  /** The room name. */
+  get room(): string {
+    return this.connection.room;
+  }
+
+  /** This peer's replica of the room. */
+  get doc(): Y.Doc {
+    return this.connection.doc;
+  }
+
+  get provider(): WebsocketProvider {
+    return this.connection.provider;
+  }
+
   /** The connection state. */
   get status(): ConnectionStatus {
-    return this._status;
+    return this.connection.status;
   }
 
   /** Emitted when `status` changes. */
@@ -259,20 +152,14 @@ export class YEditor implements IDisposable {
     return this._statusChanged;
   }
 
-  /** Everyone in the room, this peer first. */
+  /** Every peer (connection) in the room, this one first. */
   get peers(): IPeer[] {
-    const local = this.doc.clientID;
-    const peers: IPeer[] = [];
-    this.provider.awareness.getStates().forEach((state, clientId) => {
-      const user = (state as IAwarenessState).user ?? {};
-      peers.push({
-        clientId,
-        name: typeof user.name === 'string' ? user.name : `Peer ${clientId}`,
-        color: typeof user.color === 'string' ? user.color : '#888888',
-        isLocal: clientId === local
-      });
-    });
-    return peers.sort((a, b) => Number(b.isLocal) - Number(a.isLocal));
+    return this.connection.peers;
+  }
+
+  /** Everyone in the room, one entry per person or kernel, you first. */
+  get people(): IPerson[] {
+    return this.connection.people;
   }
 
   /** Emitted when peers join, leave or change their name or colour. */
@@ -294,7 +181,7 @@ export class YEditor implements IDisposable {
    */
   setReadOnly(readOnly: boolean): void {
     this._readOnly = readOnly;
-    const locked = readOnly || this._writeDenied !== null;
+    const locked = this._locked;
     this.quill.enable(!locked);
     // Still focusable, to select and copy, and so that keys go to the editor
     // rather than to the notebook around it (see `_onKeydown`).
@@ -325,7 +212,7 @@ export class YEditor implements IDisposable {
 
   /** Change the name and colour other peers see. */
   setUser(user: IUser): void {
-    this.provider.awareness.setLocalStateField('user', { ...user });
+    this.connection.setUser(user);
   }
 
   focus(): void {
@@ -337,53 +224,50 @@ export class YEditor implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    this.provider.awareness.off('change', this._onAwarenessChange);
     this._nameTimers.forEach(timer => window.clearTimeout(timer));
     this._nameTimers.clear();
-    this.provider.off('status', this._onStatus);
-    this.provider.off('sync', this._onSync);
-    this.provider.off('closed', this._onClosed);
+    this._history.detach();
     this.undoManager.destroy();
     this._binding.destroy();
-    // Tells the other peers we left (awareness removal) and closes the socket.
-    this.provider.destroy();
-    this.doc.destroy();
+    this.connection.dispose();
     this.node.removeEventListener('keydown', this._onKeydown);
     this.node.remove();
     Signal.clearData(this);
   }
 
+  /** Local edits are forbidden: by the host, or by the server. */
+  private get _locked(): boolean {
+    return this._readOnly || this.connection.writeDenied !== null;
+  }
+
+  private get _history(): YjsHistory {
+    return this.quill.getModule('history') as YjsHistory;
+  }
+
   private _updateToolbar(): void {
     this.node.classList.toggle(
       'jp-mod-noToolbar',
-      !this._toolbar || this._readOnly || this._writeDenied !== null
+      !this._toolbar || this._locked
     );
   }
 
-  private _setStatus(status: ConnectionStatus): void {
-    if (status !== this._status) {
-      this._status = status;
-      this._renderStatus();
-      this._statusChanged.emit(status);
-    }
-  }
-
   private _renderStatus(): void {
-    const count = this.provider.awareness.getStates().size ?? 0;
-    const parts = [
-      this.room,
-      this._closedReason ?? this._status,
-      `${count} ${count === 1 ? 'person' : 'people'}`
-    ];
-    if (this._readOnly || this._writeDenied !== null) {
-      parts.push('read-only');
-    }
-    this._statusNode.textContent = parts.join(' · ');
-    this._statusNode.title = this._writeDenied ?? '';
-    this._statusNode.dataset.status = this._status;
+    const writeDenied = this.connection.writeDenied;
+    this._statusNode.textContent = statusLine(
+      {
+        room: this.room,
+        status: this.status,
+        closed: this.connection.closedReason,
+        headcount: headcount(this.people),
+        readOnly: this._locked
+      },
+      this._trans
+    );
+    this._statusNode.title = writeDenied ?? '';
+    this._statusNode.dataset.status = this.status;
     this._statusNode.classList.toggle(
       'jp-mod-writeDenied',
-      this._writeDenied !== null
+      writeDenied !== null
     );
   }
 
@@ -405,57 +289,26 @@ export class YEditor implements IDisposable {
     }
   };
 
-  /** The server dropped our edits: this peer may only read the room. */
-  private _onPermissionDenied(reason: string): void {
-    this._writeDenied = reason || 'read-only: your changes are not saved';
-    this.setReadOnly(this._readOnly);
-    // None of this peer's edits were kept: show the room as it is.
-    while (this.undoManager.undoStack.length > 0) {
-      this.undoManager.undo();
-    }
-    this.undoManager.clear();
+  private _onStatusChanged(_: RoomConnection, status: ConnectionStatus): void {
+    this._renderStatus();
+    this._statusChanged.emit(status);
   }
 
-  private _onStatus = ({ status }: { status: string }): void => {
-    if (status === 'connected') {
-      this._closedReason = null;
-      // `sync` follows once the server answered sync step 1.
-      this._setStatus(this.provider.synced ? 'synced' : 'connected');
-    } else if (status === 'connecting' || status === 'disconnected') {
-      this._setStatus(status);
-    }
-  };
-
-  private _onSync = (synced: boolean): void => {
-    if (this.provider.wsconnected) {
-      this._setStatus(synced ? 'synced' : 'connected');
-    }
-  };
-
-  /** The server refused the room for good (close codes 4400-4499): show why. */
-  private _onClosed = ({
-    code,
-    reason
-  }: {
-    code: number;
-    reason: string;
-  }): void => {
-    this._closedReason = `disconnected: ${reason || 'closed by the server'} (${code})`;
-    this._renderStatus();
-    this._setStatus('disconnected');
-  };
-
-  private _onAwarenessChange = ({
-    added,
-    updated
-  }: {
-    added: number[];
-    updated: number[];
-  }): void => {
+  private _onPeersChanged(
+    _: RoomConnection,
+    { added, updated }: RoomConnection.IPeersChange
+  ): void {
     this._renderStatus();
     this._peersChanged.emit(this.peers);
     this._showNames([...added, ...updated]);
-  };
+  }
+
+  /** The server dropped our edits: show the room as it is, read-only. */
+  private _onWriteDenied(): void {
+    this.setReadOnly(this._readOnly);
+    // None of this peer's edits were kept.
+    this._history.discardLocalChanges();
+  }
 
   /**
    * Show the names of carets that just moved, for a moment: quill-cursors
@@ -480,39 +333,11 @@ export class YEditor implements IDisposable {
     }
   }
 
-  /** Remember where the caret was, so undo/redo puts it back near the change. */
-  private _onStackItemAdded = ({
-    stackItem
-  }: {
-    stackItem: { meta: Map<string, unknown> };
-  }): void => {
-    const range = this.quill.getSelection();
-    if (range && !stackItem.meta.has('caret')) {
-      stackItem.meta.set(
-        'caret',
-        Y.createRelativePositionFromTypeIndex(this.text, range.index)
-      );
-    }
-  };
-
-  private _onStackItemPopped = ({
-    stackItem
-  }: {
-    stackItem: { meta: Map<string, unknown> };
-  }): void => {
-    const caret = stackItem.meta.get('caret') as Y.RelativePosition | undefined;
-    const position =
-      caret && Y.createAbsolutePositionFromRelativePosition(caret, this.doc);
-    if (position && position.type === this.text) {
-      this.quill.setSelection(position.index, 0, 'user');
-    }
-  };
-
   private async _insertImage(): Promise<void> {
     const range = this.quill.getSelection(true);
     const result = await InputDialog.getText({
-      title: 'Insert image',
-      label: 'Image URL',
+      title: this._trans.__('Insert image'),
+      label: this._trans.__('Image URL'),
       placeholder: 'https://…/plot.png',
       pattern: '(https?:|data:image/).+',
       required: true
@@ -525,17 +350,16 @@ export class YEditor implements IDisposable {
 
   private _refuseUpload(): void {
     Notification.warning(
-      'Images are embedded by URL: use the image button of the toolbar.',
+      this._trans.__(
+        'Images are embedded by URL: use the image button of the toolbar.'
+      ),
       { autoClose: 5000 }
     );
   }
 
+  private _trans: TranslationBundle;
   private _binding: QuillBinding;
   private _statusNode: HTMLDivElement;
-  private _status: ConnectionStatus = 'connecting';
-  private _closedReason: string | null = null;
-  /** The server's reason, once it refused this peer's edits. */
-  private _writeDenied: string | null = null;
   private _readOnly = false;
   private _toolbar = true;
   private _isDisposed = false;
@@ -564,5 +388,7 @@ export namespace YEditor {
     user?: IUser | Promise<IUser>;
     /** Where the Jupyter server is. Default `ServerConnection.makeSettings()`. */
     serverSettings?: ServerConnection.ISettings;
+    /** For the editor's labels and messages. Default: none (English). */
+    translator?: ITranslator;
   }
 }

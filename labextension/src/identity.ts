@@ -5,10 +5,15 @@
 
 import { User } from '@jupyterlab/services';
 
-/** The awareness field `user` (the y-quill / quill-cursors convention). */
+/**
+ * The awareness field `user` (the y-quill / quill-cursors convention), plus
+ * the `username` that tells one person's peers apart from another's.
+ */
 export interface IUser {
   readonly name: string;
   readonly color: string;
+  /** JupyterLab's username; one person's widgets and panels share it. */
+  readonly username?: string;
 }
 
 /** Colours for peers whose identity is unknown. */
@@ -21,11 +26,21 @@ const FALLBACK_COLORS = [
   '#16a085'
 ];
 
-/** A name and colour for a user JupyterLab cannot tell us about. */
+/** This page's anonymous user, chosen on first use. */
+let pageAnonymous: IUser | null = null;
+
+/**
+ * A name and colour for a user JupyterLab cannot tell us about: the same for
+ * every editor of this page, so that they count as one person.
+ */
 export function anonymousUser(): IUser {
-  const color =
-    FALLBACK_COLORS[Math.floor(Math.random() * FALLBACK_COLORS.length)];
-  return { name: 'Anonymous', color };
+  if (pageAnonymous === null) {
+    const color =
+      FALLBACK_COLORS[Math.floor(Math.random() * FALLBACK_COLORS.length)];
+    const username = `anonymous-${Math.random().toString(36).slice(2, 10)}`;
+    pageAnonymous = { name: 'Anonymous', color, username };
+  }
+  return pageAnonymous;
 }
 
 /**
@@ -82,5 +97,10 @@ export async function currentUser(
   const color = resolveColor(
     override.color || identity?.color || fallback.color
   );
-  return { name, color };
+  // A name chosen by the caller is another identity: only JupyterLab's own
+  // is grouped with this person's other editors.
+  const username = override.name
+    ? undefined
+    : identity?.username || fallback.username;
+  return username ? { name, color, username } : { name, color };
 }

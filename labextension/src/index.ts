@@ -20,9 +20,14 @@ import {
   showErrorMessage
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import {
+  ITranslator,
+  TranslationBundle,
+  nullTranslator
+} from '@jupyterlab/translation';
 
-import { validateRoomName } from './editor';
 import { RoomPanel, createRoomWidget, roomIcon } from './panel';
+import { InvalidRoomName, ROOM_NAME_RULE, validateRoomName } from './protocol';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 import { EditorModel, bindEditorView } from './widget';
 
@@ -38,29 +43,79 @@ const widgetPlugin: JupyterFrontEndPlugin<void> = {
     'The Editor ipywidget: a shared rich-text editor in notebook outputs.',
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
-  activate: (app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    registry: IJupyterWidgetRegistry,
+    translator: ITranslator | null
+  ): void => {
     registry.registerWidget({
       name: MODULE_NAME,
       version: MODULE_VERSION,
       exports: {
         EditorModel,
-        EditorView: bindEditorView(app.serviceManager.user)
+        EditorView: bindEditorView(app.serviceManager.user, translator)
       }
     });
   }
 };
 
+/** Why `name` is no room name, in the user's language. */
+function roomNameProblem(name: string, trans: TranslationBundle): string {
+  return trans.__(
+    'Invalid room name %1: use %2, for example %3 or %4.',
+    JSON.stringify(name),
+    trans.__(ROOM_NAME_RULE),
+    "'notes'",
+    "'team:plan'"
+  );
+}
+
+/**
+ * Ask for a room name until the user gives a valid one (without surrounding
+ * spaces) or cancels; a refused name is explained, then offered again.
+ */
+async function askRoomName(trans: TranslationBundle): Promise<string | null> {
+  let value = '';
+  for (;;) {
+    const result = await InputDialog.getText({
+      title: trans.__('Open shared rich-text room'),
+      label: trans.__('Room name: %1', trans.__(ROOM_NAME_RULE)),
+      placeholder: 'notes',
+      text: value,
+      okLabel: trans.__('Open')
+    });
+    if (!result.button.accept || result.value === null) {
+      return null;
+    }
+    value = result.value;
+    try {
+      return validateRoomName(value);
+    } catch (error) {
+      if (!(error instanceof InvalidRoomName)) {
+        throw error;
+      }
+      await showErrorMessage(
+        trans.__('Cannot open room'),
+        roomNameProblem(value, trans)
+      );
+    }
+  }
+}
+
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-ysync:panel',
   description: 'Open a shared rich-text room in the main area.',
   autoStart: true,
-  optional: [ICommandPalette, ILauncher, ILayoutRestorer],
+  optional: [ICommandPalette, ILauncher, ILayoutRestorer, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     launcher: ILauncher | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
   ): void => {
+    const trans = (translator ?? nullTranslator).load('jupyter_ysync');
     const tracker = new WidgetTracker<MainAreaWidget<RoomPanel>>({
       namespace: 'ysync-room'
     });
@@ -68,11 +123,11 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.openRoom, {
       label: args =>
         args.isLauncher
-          ? 'Shared rich text'
+          ? trans.__('Shared rich text')
           : args.room
-            ? `Open Room ${String(args.room)}`
-            : 'Open Shared Rich-Text Room…',
-      caption: 'Edit a rich-text document together, live',
+            ? trans.__('Open Room %1', String(args.room))
+            : trans.__('Open Shared Rich-Text Room…'),
+      caption: trans.__('Edit a rich-text document together, live'),
       icon: args => (args.isPalette ? undefined : roomIcon),
       describedBy: {
         args: {
@@ -80,31 +135,31 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
           properties: {
             room: {
               type: 'string',
-              description: 'The room name; asked for when absent.'
+              description: trans.__('The room name; asked for when absent.')
             }
           }
         }
       },
       execute: async args => {
-        let room = typeof args.room === 'string' ? args.room : '';
-        if (!room) {
-          const result = await InputDialog.getText({
-            title: 'Open shared rich-text room',
-            label: 'Room name',
-            placeholder: 'notes',
-            pattern: '(?!\\.+$)[A-Za-z0-9._~:\\-]{1,128}',
-            required: true
-          });
-          if (!result.button.accept || !result.value) {
+        let room: string;
+        if (typeof args.room === 'string' && args.room) {
+          try {
+            room = validateRoomName(args.room);
+          } catch (error) {
+            await showErrorMessage(
+              trans.__('Cannot open room'),
+              error instanceof InvalidRoomName
+                ? roomNameProblem(args.room, trans)
+                : (error as Error)
+            );
             return null;
           }
-          room = result.value;
-        }
-        try {
-          validateRoomName(room);
-        } catch (error) {
-          await showErrorMessage('Cannot open room', error as Error);
-          return null;
+        } else {
+          const asked = await askRoomName(trans);
+          if (asked === null) {
+            return null;
+          }
+          room = asked;
         }
         const open = tracker.find(widget => widget.content.room === room);
         if (open) {
@@ -114,7 +169,8 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         const widget = createRoomWidget({
           room,
           users: app.serviceManager.user,
-          serverSettings: app.serviceManager.serverSettings
+          serverSettings: app.serviceManager.serverSettings,
+          translator: translator ?? undefined
         });
         await tracker.add(widget);
         app.shell.add(widget, 'main');
@@ -125,11 +181,12 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
 
     palette?.addItem({
       command: CommandIDs.openRoom,
-      category: 'Collaboration'
+      category: trans.__('Collaboration')
     });
     launcher?.add({
       command: CommandIDs.openRoom,
-      category: 'Other',
+      // JupyterLab's own "Other" section, in the user's language.
+      category: (translator ?? nullTranslator).load('jupyterlab').__('Other'),
       rank: 10,
       args: { isLauncher: true }
     });

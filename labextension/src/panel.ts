@@ -4,12 +4,17 @@
 
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ServerConnection, User } from '@jupyterlab/services';
+import {
+  ITranslator,
+  TranslationBundle,
+  nullTranslator
+} from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { IPeer, YEditor } from './editor';
+import { YEditor } from './editor';
 import { currentUser } from './identity';
+import { IPerson } from './people';
 
 /** Two overlapping speech bubbles: a shared document. */
 export const roomIcon = new LabIcon({
@@ -24,20 +29,27 @@ export const roomIcon = new LabIcon({
 
 /**
  * The panel's content: a people bar (class `jp-ysync-people`) over a YEditor
- * that fills the rest.
+ * that fills the rest. The bar lists people, not connections: someone with
+ * this panel and a notebook widget open on the room is listed once, and
+ * kernels are marked as such.
  */
 export class RoomPanel extends Widget {
   constructor(options: RoomPanel.IOptions) {
     super();
     this.addClass('jp-ysync-panel');
+    this._trans = (options.translator ?? nullTranslator).load('jupyter_ysync');
     this.editor = new YEditor({
       room: options.room,
       user: currentUser(options.users ?? null),
-      serverSettings: options.serverSettings
+      serverSettings: options.serverSettings,
+      translator: options.translator
     });
     this._people = document.createElement('ul');
     this._people.className = 'jp-ysync-people';
-    this._people.setAttribute('aria-label', 'People in the room');
+    this._people.setAttribute(
+      'aria-label',
+      this._trans.__('People in the room')
+    );
     this.node.append(this._people, this.editor.node);
     this.editor.peersChanged.connect(this._renderPeople, this);
     this._renderPeople();
@@ -59,28 +71,50 @@ export class RoomPanel extends Widget {
     super.dispose();
   }
 
-  protected onActivateRequest(msg: Message): void {
+  protected onActivateRequest(): void {
     this.editor.focus();
   }
 
-  private _renderPeople(): void {
-    const items = this.editor.peers.map((peer: IPeer) => {
-      const item = document.createElement('li');
-      item.className = 'jp-ysync-person';
-      item.title = peer.isLocal ? `${peer.name} (you)` : peer.name;
-      const dot = document.createElement('span');
-      dot.className = 'jp-ysync-person-dot';
-      // A style property, not markup: a peer's colour cannot inject anything.
-      dot.style.backgroundColor = peer.color;
-      const name = document.createElement('span');
-      name.className = 'jp-ysync-person-name';
-      name.textContent = item.title;
-      item.append(dot, name);
-      return item;
-    });
-    this._people.replaceChildren(...items);
+  /**
+   * One entry of the people bar: a dot in the person's colour, their name
+   * (`Ada Lovelace (you)` for the local person) and, for a kernel, a
+   * `kernel` tag.
+   */
+  private _renderPerson(person: IPerson): HTMLLIElement {
+    const isKernel = person.kind === 'kernel';
+    const item = document.createElement('li');
+    item.className = 'jp-ysync-person';
+    item.classList.toggle('jp-mod-kernel', isKernel);
+    // How many peers (widgets, panels) the person has open on the room.
+    item.dataset.peers = String(person.clientIds.length);
+    const dot = document.createElement('span');
+    dot.className = 'jp-ysync-person-dot';
+    // A style property, not markup: a peer's colour cannot inject anything.
+    dot.style.backgroundColor = person.color;
+    const name = document.createElement('span');
+    name.className = 'jp-ysync-person-name';
+    name.textContent = person.isLocal
+      ? this._trans.__('%1 (you)', person.name)
+      : person.name;
+    item.append(dot, name);
+    item.title = name.textContent;
+    if (isKernel) {
+      const kind = document.createElement('span');
+      kind.className = 'jp-ysync-person-kind';
+      kind.textContent = this._trans.__('kernel');
+      item.append(kind);
+      item.title = this._trans.__('%1 (kernel)', person.name);
+    }
+    return item;
   }
 
+  private _renderPeople(): void {
+    this._people.replaceChildren(
+      ...this.editor.people.map(person => this._renderPerson(person))
+    );
+  }
+
+  private _trans: TranslationBundle;
   private _people: HTMLUListElement;
 }
 
@@ -91,6 +125,8 @@ export namespace RoomPanel {
     /** JupyterLab's user manager, for the local name and colour. */
     users?: User.IManager | null;
     serverSettings?: ServerConnection.ISettings;
+    /** For the panel's labels. Default: none (English). */
+    translator?: ITranslator;
   }
 }
 
@@ -98,12 +134,13 @@ export namespace RoomPanel {
 export function createRoomWidget(
   options: RoomPanel.IOptions
 ): MainAreaWidget<RoomPanel> {
+  const trans = (options.translator ?? nullTranslator).load('jupyter_ysync');
   const content = new RoomPanel(options);
   const widget = new MainAreaWidget({ content });
   widget.id = `jp-ysync-room-${content.room}`;
   widget.addClass('jp-ysync-room');
   widget.title.label = content.room;
-  widget.title.caption = `Shared rich text: ${content.room}`;
+  widget.title.caption = trans.__('Shared rich text: %1', content.room);
   widget.title.icon = roomIcon;
   widget.title.closable = true;
   return widget;

@@ -11,9 +11,11 @@ import {
   ISerializers
 } from '@jupyter-widgets/base';
 import { User } from '@jupyterlab/services';
+import { ITranslator } from '@jupyterlab/translation';
 
-import { ConnectionStatus, YEditor } from './editor';
+import { YEditor } from './editor';
 import { IUser, currentUser } from './identity';
+import { ConnectionStatus } from './status';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 /** The synced traits, as named on the Python side. */
@@ -71,6 +73,11 @@ export class EditorView extends DOMWidgetView {
     return null;
   }
 
+  /** JupyterLab's translator, for the editor's labels; null: English. */
+  protected get translator(): ITranslator | null {
+    return null;
+  }
+
   render(): void {
     super.render();
     this.el.classList.add('jp-ysync-widget');
@@ -115,7 +122,8 @@ export class EditorView extends DOMWidgetView {
         placeholder: this._get('placeholder'),
         toolbar: this._get('toolbar'),
         height: this._get('height'),
-        user: this._user()
+        user: this._user(),
+        translator: this.translator ?? undefined
       });
     } catch (error) {
       const message = document.createElement('div');
@@ -173,12 +181,19 @@ export class EditorView extends DOMWidgetView {
 
 /**
  * `EditorView` bound to JupyterLab's user manager, so that carets carry the
- * user's JupyterLab name and colour.
+ * user's JupyterLab name and colour, and to its translator.
  */
-export function bindEditorView(users: User.IManager | null): typeof EditorView {
+export function bindEditorView(
+  users: User.IManager | null,
+  translator: ITranslator | null = null
+): typeof EditorView {
   return class extends EditorView {
     protected get users(): User.IManager | null {
       return users;
+    }
+
+    protected get translator(): ITranslator | null {
+      return translator;
     }
   };
 }

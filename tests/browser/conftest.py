@@ -30,7 +30,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -94,6 +94,7 @@ class LabServer:
         self.token = SERVER_TOKEN
         self.log_path = base / "lab.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
 
     @property
     def url(self) -> str:
@@ -138,8 +139,10 @@ class LabServer:
             f"--LabApp.workspaces_dir={self.base / 'workspaces'}",
             f"--YSyncApp.store_path={self.base / 'rooms.sqlite'}",
         ]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed by stop()
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -151,16 +154,18 @@ class LabServer:
         raise TimeoutError(f"JupyterLab did not start in {timeout} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        """Stop the server (and, through it, its kernels) by its PID."""
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+        """Stop the server (and, through it, its kernels) by its PID; close its log."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
@@ -308,6 +313,8 @@ class Lab:
         self.person = person
         self.errors: list[str] = []
         self.console_errors: list[str] = []
+        #: Every console message of the page, as ``(type, text)``, in order.
+        self.console: list[tuple[str, str]] = []
         page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
 
@@ -315,6 +322,7 @@ class Lab:
         self.errors.append(str(error))
 
     def _on_console(self, message: ConsoleMessage) -> None:
+        self.console.append((message.type, message.text))
         if message.type == "error":
             self.console_errors.append(message.text)
 
@@ -372,9 +380,11 @@ def jp_server_cleanup() -> None:
 @pytest.fixture(scope="package")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     server = LabServer(tmp_path_factory.mktemp("lab"))
-    server.start()
-    yield server
-    server.stop()
+    try:  # stopped (and its log closed) even when it fails to start
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="package")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import Locator
 
 from jupyter_ysync import SharedDocument
 from tests.browser.conftest import Lab
@@ -149,9 +150,11 @@ def test_panel_shows_the_same_document_as_the_widget(
     content = panel.locator(".ql-editor")
     content.locator("li").wait_for()
     assert content.inner_html() == widget_html
+    # Ada, with the widget and the panel open, is one person; the kernel's peer is there too.
+    panel.locator(".jp-ysync-person[data-peers='2']", has_text="Ada Lovelace (you)").wait_for()
+    panel.locator(".jp-ysync-person", has_text="Python").wait_for()
     names = panel.locator(".jp-ysync-person-name")
-    names.nth(2).wait_for()
-    assert sorted(names.all_text_contents()) == ["Ada Lovelace", "Ada Lovelace (you)", "Python"]
+    assert sorted(names.all_text_contents()) == ["Ada Lovelace (you)", "Python"]
 
     # And it is one document: typed in the panel, read in the widget and the kernel.
     content.locator("li").click()
@@ -162,6 +165,63 @@ def test_panel_shows_the_same_document_as_the_widget(
         arg=widget.locator(".ql-editor").element_handle(),
     )
     assert notebook.run(2).strip() == repr("Shared notes\nWritten from Python\nfirst item\n")
+
+
+def test_people_are_counted_not_connections(open_lab: Callable[[str], Lab], room: str) -> None:
+    ada = open_lab("ada")
+    notebook = ada.open_notebook(
+        "people.ipynb", [f"from jupyter_ysync import Editor\nEditor({room!r})"]
+    )
+    widget_status = notebook.show_editor(0).locator(".jp-ysync-status")
+    ada_panel = ada.open_room(room)
+    grace_panel = open_lab("grace").open_room(room)
+
+    # Ada has two peers on the room (the widget and the panel), Grace one: two people.
+    ada_panel.locator(".jp-ysync-person[data-peers='2']", has_text="Ada Lovelace (you)").wait_for()
+    ada_panel.locator(".jp-ysync-person[data-peers='1']", has_text="Grace Hopper").wait_for()
+    assert ada_panel.locator(".jp-ysync-person").count() == 2
+    grace_names = grace_panel.locator(".jp-ysync-person-name")
+    grace_panel.locator(".jp-ysync-person", has_text="Ada Lovelace").wait_for()
+    assert grace_names.all_text_contents() == ["Grace Hopper (you)", "Ada Lovelace"]
+    # Every status line, the widget's included, counts people too.
+    line = f"{room} · synced · 2 people"
+    panels = (ada_panel, grace_panel)
+    for status in (widget_status, *(panel.locator(".jp-ysync-status") for panel in panels)):
+
+        def counts_two(status: Locator = status) -> bool:
+            return status.text_content() == line
+
+        wait_until(counts_two, what=f"{line!r} in the status line")
+
+
+def test_undo_takes_back_only_your_own_edits(
+    open_lab: Callable[[str], Lab], peer: SharedDocument, room: str
+) -> None:
+    peer.text.insert(0, "Python wrote this.\n")
+    ada = open_lab("ada")
+    content = ada.open_room(room).locator(".ql-editor")
+    content.get_by_text("Python wrote this.").click()
+    ada.page.keyboard.press("End")
+    ada.page.keyboard.type(" Ada too.")
+    wait_until(lambda: "Ada too." in str(peer.text), what="Ada's words to reach Python")
+    # Someone else edits after Ada: undo must leave that alone.
+    peer.text.insert(0, "Title\n")
+    content.get_by_text("Title").wait_for()
+
+    ada.page.keyboard.press("Control+z")
+    wait_until(
+        lambda: str(peer.text) == "Title\nPython wrote this.\n",
+        what="Ada's words, and only hers, to be undone in the room",
+    )
+    # The caret goes back where the undone words were.
+    caret = room_editor(ada, room, "return editor.quill.getSelection().index;")
+    assert caret == len("Title\nPython wrote this.")
+
+    ada.page.keyboard.press("Control+Shift+z")
+    wait_until(
+        lambda: str(peer.text) == "Title\nPython wrote this. Ada too.\n",
+        what="Ada's words to be redone",
+    )
 
 
 def test_a_reader_is_told_the_room_is_read_only(
@@ -191,6 +251,33 @@ def test_a_reader_is_told_the_room_is_read_only(
     peer.text.insert(0, "Checked. ")
     content.get_by_text("Checked.").wait_for()
     assert str(peer.text) == "Checked. Only writers may change this.\n"
+
+
+def test_open_room_dialog_explains_a_refused_name_and_trims_spaces(
+    open_lab: Callable[[str], Lab], room: str
+) -> None:
+    lab = open_lab("ada").goto_launcher()
+    lab.page.evaluate("void window.jupyterapp.commands.execute('ysync:open-room')")
+    dialog = lab.page.locator(".jp-Dialog")
+    name = dialog.locator("input")
+    name.fill(f"  {room} notes ")
+    dialog.get_by_role("button", name="Open").click()
+
+    # Refused: the rule is explained, then the name is offered again to be fixed.
+    dialog.get_by_text("Cannot open room").wait_for()
+    message = dialog.text_content() or ""
+    assert f'Invalid room name "  {room} notes "' in message
+    assert "1-128 characters of A-Z a-z 0-9 . _ - ~ : (not only dots)" in message
+    dialog.get_by_role("button", name="Close").click()
+    assert name.input_value() == f"  {room} notes "
+    name.fill(f"  {room}  ")
+    dialog.get_by_role("button", name="Open").click()
+
+    # Accepted without the spaces around it.
+    panel = lab.page.locator(f"[id='jp-ysync-room-{room}'] .jp-ysync-panel")
+    panel.locator(".jp-ysync-status[data-status='synced']").wait_for()
+    assert (panel.locator(".jp-ysync-status").text_content() or "").startswith(f"{room} · ")
+    assert lab.page.locator(".jp-Dialog").count() == 0
 
 
 def test_open_room_refuses_a_name_made_of_dots(open_lab: Callable[[str], Lab]) -> None:

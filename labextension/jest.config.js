@@ -1,0 +1,15 @@
+/**
+ * Unit tests for the pure modules (room names, status, people): ts-jest in
+ * node, no DOM and no JupyterLab.
+ */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src'],
+  testRegex: 'src/__tests__/.*\\.spec\\.ts$',
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
+  },
+  collectCoverageFrom: ['src/people.ts', 'src/protocol.ts', 'src/status.ts'],
+  coverageReporters: ['text'],
+  coverageThreshold: { global: { lines: 95, branches: 90 } }
+};

@@ -1,0 +1,243 @@
+/**
+ * RoomConnection: one peer's connection to a room on the Jupyter server, over
+ * y-websocket: its replica, its connection state, why the server closed it,
+ * whether the server refused its edits, and who else is in the room.
+ *
+ * Nothing here knows about the editor: any Yjs binding (Quill today) can be
+ * put on `doc` and `awareness`.
+ */
+
+import { ServerConnection } from '@jupyterlab/services';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+import type { Awareness } from 'y-protocols/awareness';
+import * as authProtocol from 'y-protocols/auth';
+import { WebsocketProvider, messageAuth } from 'y-websocket';
+import * as Y from 'yjs';
+
+import { IUser, anonymousUser } from './identity';
+import { IPeer, IPerson, groupPeople, listPeers } from './people';
+import { ROOMS_ROUTE, validateRoomName } from './protocol';
+import {
+  ConnectionStatus,
+  SocketStatus,
+  Translation,
+  closedMessage,
+  connectionStatus
+} from './status';
+
+/**
+ * A connection to one room.
+ *
+ * ```ts
+ * const connection = new RoomConnection({ room: 'notes', user: { name: 'Ada', color: '#e67e22' } });
+ * connection.statusChanged.connect((_, status) => console.log(status));
+ * const text = connection.doc.getText(ROOT_TEXT);
+ * connection.dispose();
+ * ```
+ */
+export class RoomConnection implements IDisposable {
+  constructor(options: RoomConnection.IOptions) {
+    this.room = validateRoomName(options.room);
+    this.doc = options.doc ?? new Y.Doc();
+    this._trans = (options.translator ?? nullTranslator).load('jupyter_ysync');
+    const settings = options.serverSettings ?? ServerConnection.makeSettings();
+    this.provider = new WebsocketProvider(
+      settings.wsUrl + ROOMS_ROUTE,
+      this.room,
+      this.doc,
+      {
+        params: settings.token ? { token: settings.token } : {},
+        // Every update goes through the server, the room's hub: it enforces
+        // read-only access and stores history, which cross-tab
+        // BroadcastChannel sync would bypass.
+        disableBc: true,
+        // Join only once peers can be told who we are (see below).
+        connect: false
+      }
+    );
+    // y-websocket only logs the server's permission-denied message (sent
+    // once, when a read-only peer tries to write): report it instead.
+    this.provider.messageHandlers[messageAuth] = (_encoder, decoder) =>
+      authProtocol.readAuthMessage(decoder, this.doc, (_doc, reason) =>
+        this._onPermissionDenied(reason)
+      );
+    this.provider.on('status', this._onStatus);
+    this.provider.on('sync', this._onSync);
+    this.provider.on('closed', this._onClosed);
+    this.provider.awareness.on('change', this._onAwarenessChange);
+
+    void Promise.resolve(options.user ?? anonymousUser())
+      .catch(() => anonymousUser())
+      .then(user => {
+        if (!this._isDisposed) {
+          this.setUser(user);
+          this.provider.connect();
+        }
+      });
+  }
+
+  /** The room name. */
+  readonly room: string;
+  /** This peer's replica of the room. */
+  readonly doc: Y.Doc;
+  readonly provider: WebsocketProvider;
+
+  /** This peer's and the other peers' presence. */
+  get awareness(): Awareness {
+    return this.provider.awareness;
+  }
+
+  /** The connection state. */
+  get status(): ConnectionStatus {
+    return this._status;
+  }
+
+  /**
+   * Why the server closed the room for good (close codes 4400-4499), e.g.
+   * `disconnected: room deleted (4404)`; null while it has not.
+   */
+  get closedReason(): string | null {
+    return this._closedReason;
+  }
+
+  /** Emitted when `status` or `closedReason` changes. */
+  get statusChanged(): ISignal<this, ConnectionStatus> {
+    return this._statusChanged;
+  }
+
+  /** The server's reason, once it refused this peer's edits; null until then. */
+  get writeDenied(): string | null {
+    return this._writeDenied;
+  }
+
+  /** Emitted once, with the reason, when the server refuses this peer's edits. */
+  get writeDeniedChanged(): ISignal<this, string> {
+    return this._writeDeniedChanged;
+  }
+
+  /** Every peer (connection) in the room, this one first. */
+  get peers(): IPeer[] {
+    return listPeers(this.provider.awareness.getStates(), this.doc.clientID);
+  }
+
+  /** Everyone in the room, one entry per person or kernel, you first. */
+  get people(): IPerson[] {
+    return groupPeople(this.peers);
+  }
+
+  /** Emitted when peers join, leave or change their presence. */
+  get peersChanged(): ISignal<this, RoomConnection.IPeersChange> {
+    return this._peersChanged;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Change the name and colour other peers see. */
+  setUser(user: IUser): void {
+    this.provider.awareness.setLocalStateField('user', { ...user });
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this.provider.awareness.off('change', this._onAwarenessChange);
+    this.provider.off('status', this._onStatus);
+    this.provider.off('sync', this._onSync);
+    this.provider.off('closed', this._onClosed);
+    // Tells the other peers we left (awareness removal) and closes the socket.
+    this.provider.destroy();
+    this.doc.destroy();
+    Signal.clearData(this);
+  }
+
+  private _setStatus(status: ConnectionStatus, force = false): void {
+    if (force || status !== this._status) {
+      this._status = status;
+      this._statusChanged.emit(status);
+    }
+  }
+
+  /** The server dropped our edits: this peer may only read the room. */
+  private _onPermissionDenied(reason: string): void {
+    if (this._writeDenied !== null) {
+      return;
+    }
+    this._writeDenied =
+      reason || this._trans.__('read-only: your changes are not saved');
+    this._writeDeniedChanged.emit(this._writeDenied);
+  }
+
+  private _onStatus = ({ status }: { status: SocketStatus }): void => {
+    if (status === 'connected') {
+      // `sync` follows once the server answered sync step 1.
+      const closed = this._closedReason !== null;
+      this._closedReason = null;
+      this._setStatus(connectionStatus(status, this.provider.synced), closed);
+    } else if (status === 'connecting' || status === 'disconnected') {
+      this._setStatus(connectionStatus(status, false));
+    }
+  };
+
+  private _onSync = (synced: boolean): void => {
+    if (this.provider.wsconnected) {
+      this._setStatus(connectionStatus('connected', synced));
+    }
+  };
+
+  /** The server refused the room for good (close codes 4400-4499). */
+  private _onClosed = ({
+    code,
+    reason
+  }: {
+    code: number;
+    reason: string;
+  }): void => {
+    this._closedReason = closedMessage(code, reason, this._trans);
+    this._setStatus('disconnected', true);
+  };
+
+  private _onAwarenessChange = (change: RoomConnection.IPeersChange): void => {
+    this._peersChanged.emit(change);
+  };
+
+  private _trans: Translation;
+  private _status: ConnectionStatus = 'connecting';
+  private _closedReason: string | null = null;
+  private _writeDenied: string | null = null;
+  private _isDisposed = false;
+  private _statusChanged = new Signal<this, ConnectionStatus>(this);
+  private _writeDeniedChanged = new Signal<this, string>(this);
+  private _peersChanged = new Signal<this, RoomConnection.IPeersChange>(this);
+}
+
+/** The RoomConnection namespace. */
+export namespace RoomConnection {
+  export interface IOptions {
+    /** The room name (see `validateRoomName`). */
+    room: string;
+    /** The replica to sync. Default: a new `Y.Doc`. */
+    doc?: Y.Doc;
+    /**
+     * Name and colour others see, e.g. `currentUser(users)`; the connection
+     * opens once a promise resolves. Default: anonymous.
+     */
+    user?: IUser | Promise<IUser>;
+    /** Where the Jupyter server is. Default `ServerConnection.makeSettings()`. */
+    serverSettings?: ServerConnection.ISettings;
+    /** For the messages the connection reports. Default: none (English). */
+    translator?: ITranslator;
+  }
+
+  /** Which peers (client ids) joined, changed their presence or left. */
+  export interface IPeersChange {
+    added: number[];
+    updated: number[];
+    removed: number[];
+  }
+}
