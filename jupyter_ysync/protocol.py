@@ -31,6 +31,9 @@ URL_ENV = "JUPYTER_YSYNC_URL"
 TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
 """Environment variable giving kernels a credential valid on room routes only."""
 
+KERNEL_KIND = "kernel"
+"""The awareness ``kind`` of a Python peer: browsers list it apart from the people."""
+
 EMPTY_UPDATE = b"\x00\x00"
 """An update that changes nothing (what a peer with nothing to add answers)."""
 

@@ -113,6 +113,7 @@ def test_presence_and_caret_are_seen_by_other_peers(join):
     wait_until(lambda: "cursor" in other.peers.get(kernel.client_id, {}))
     state = other.peers[kernel.client_id]
     assert state["user"] == {"name": "Analysis kernel", "color": "#e67e22"}
+    assert state["kind"] == "kernel"  # browsers count it apart from the people
     assert state["cursor"]["anchor"]["tname"] == "content"  # a Yjs RelativePosition
     kernel.presence = {"name": "Renamed", "color": "#000000"}
     wait_until(lambda: other.peers[kernel.client_id]["user"]["name"] == "Renamed")

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoManager
 
 from ..errors import ConnectionFailed
-from ..protocol import EMPTY_UPDATE, ROOT_TEXT, validate_room_name
+from ..protocol import EMPTY_UPDATE, KERNEL_KIND, ROOT_TEXT, validate_room_name
 from ..richtext._units import to_units, units_of
 from ._discovery import resolve_server
 from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
@@ -122,7 +122,7 @@ class SharedDocument:
         # Observed only while on_change has callbacks: a text event computes its delta.
         self._text_subscription: Subscription | None = None
         self._transport.start()
-        self._transport.presence.set_local_state({"user": self._presence})
+        self._transport.presence.set_local_state(self._awareness_state())
 
     # -- the document ----------------------------------------------------------------------
 
@@ -210,7 +210,11 @@ class SharedDocument:
         if not isinstance(value, dict):
             raise TypeError(f"presence must be a dict like {DEFAULT_PRESENCE}, not {value!r}")
         self._presence = dict(value)
-        self._transport.presence.set_local_state({"user": self._presence})
+        self._transport.presence.set_local_state(self._awareness_state())
+
+    def _awareness_state(self) -> dict[str, Any]:
+        # "kind" tells browsers this peer is a program, listed apart from the people.
+        return {"user": self._presence, "kind": KERNEL_KIND}
 
     @property
     def peers(self) -> dict[int, dict[str, Any]]:
