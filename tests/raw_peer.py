@@ -38,13 +38,18 @@ class RawPeer:
         self.close_code: int | None = None
         self.close_reason: str = ""
         self.closed = asyncio.Event()
+        self._remote = False  # applying the server's updates: not to be sent back
+        self._sending: set[asyncio.Task[None]] = set()
         self.doc.observe(self._on_change)
 
     def _on_change(self, event: Any) -> None:
-        if getattr(self, "_remote", False):
+        if self._remote or self.ws is None:
             return
-        if self.ws is not None:
-            asyncio.get_running_loop().create_task(self._send(create_update_message(event.update)))
+        task = asyncio.get_running_loop().create_task(
+            self._send(create_update_message(event.update))
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self, message: bytes) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -101,6 +106,8 @@ class RawPeer:
         await asyncio.wait_for(check(), timeout)
 
     async def close(self) -> None:
+        """Send the edits still on their way, then close the connection."""
+        await asyncio.gather(*self._sending)
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:

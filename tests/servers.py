@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,6 +107,23 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+
+
+def room_info(server: ServerProcess, room: str) -> dict[str, Any] | None:
+    """``GET ysync/rooms/{room}`` (name, loaded, peers, size, updates...), or None when the
+    server knows no such room."""
+    request = urllib.request.Request(
+        f"{server.http_url}ysync/rooms/{room}",
+        headers={"Authorization": f"token {server.token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.load(response))
+    except urllib.error.HTTPError as error:
+        with error:  # its response, closed
+            if error.code == 404:
+                return None
+        raise
 
 
 @pytest.fixture

@@ -22,64 +22,30 @@ import shutil
 import sqlite3
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Decoder, Doc, Text
+from pycrdt import Decoder, Doc
 
 import jupyter_ysync
 from jupyter_ysync import ConnectionStatus, SharedDocument
 from jupyter_ysync.server.store import SQLiteStore
+from tests.documents import doc_of, text_of
 from tests.kernels import ServerKernel
 from tests.raw_peer import RawPeer
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, room_info
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-# -- helpers: waiting, reading and comparing replicas -------------------------------------------
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float = 15.0, what: str | Callable[[], str] = ""
-) -> Any:
-    """Poll ``predicate`` until it returns a truthy value (returned), or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            detail = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout} s waiting for {detail}")
-        time.sleep(0.02)
-
-
-def content(doc: SharedDocument) -> Any:
-    """The room's root text of a Python peer, fresh (remote updates applied on this thread)."""
-    try:
-        return doc.text
-    except ModuleNotFoundError:  # RichText not built yet: the same root Y.Text, raw
-        return doc.ydoc.get("content", type=Text)
-
-
-def text_of(doc: SharedDocument) -> str:
-    return str(content(doc))
+# -- helpers: reading and comparing replicas ----------------------------------------------------
 
 
 def append(doc: SharedDocument, words: str) -> None:
-    text = content(doc)
+    text = doc.text
     text.insert(len(text), words)
-
-
-def delete(text: Any, start: int, length: int) -> None:
-    if isinstance(text, Text):
-        del text[start : start + length]
-    else:
-        text.delete(start, length)
 
 
 def state_vector(doc: Doc[Any]) -> dict[int, int]:
@@ -95,10 +61,6 @@ def contains(big: Doc[Any], small: Doc[Any]) -> bool:
     """Whether replica ``big`` holds every item replica ``small`` holds."""
     have = state_vector(big)
     return all(have.get(client, 0) >= clock for client, clock in state_vector(small).items())
-
-
-def root_text(doc: Doc[Any]) -> str:
-    return str(doc.get("content", type=Text))
 
 
 def server_copy(server: ServerProcess, room: str) -> Doc[Any]:
@@ -126,13 +88,6 @@ def stored_updates(db: sqlite3.Connection, room: str) -> list[bytes]:
     return [bytes(data) for (data,) in rows]
 
 
-def doc_of(updates: list[bytes]) -> Doc[Any]:
-    doc: Doc[Any] = Doc()
-    for update in updates:
-        doc.apply_update(update)
-    return doc
-
-
 def store_files(store_path: Path) -> list[Path]:
     return [Path(f"{store_path}{suffix}") for suffix in ("", "-wal", "-shm")]
 
@@ -157,21 +112,6 @@ def stored_copy(store_path: Path, room: str, scratch: Path) -> Doc[Any]:
             await store.stop()
 
     return doc_of(asyncio.run(load()))
-
-
-def room_info(server: ServerProcess, room: str) -> dict[str, Any] | None:
-    """``GET ysync/rooms/{room}``, or None when the server knows no such room."""
-    request = urllib.request.Request(
-        f"{server.http_url}ysync/rooms/{room}",
-        headers={"Authorization": f"token {server.token}"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return dict(json.load(response))
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise
 
 
 def connect(server: ServerProcess, room: str) -> SharedDocument:
@@ -241,17 +181,17 @@ def test_convergence_python_peers_random_concurrent_edits(ysync_process: ServerP
     docs = [connect(server, room) for _ in range(peers)]
     append(docs[0], "seed text that everyone starts from\n")
     for doc in docs:
-        wait_until(lambda doc=doc: "seed text" in text_of(doc), what="the seed text")
+        wait_until(lambda doc=doc: "seed text" in str(doc.text), what="the seed text")
 
     def edit(index: int) -> None:
         rng = random.Random(index)
         doc = docs[index]
         for op in range(ops):
-            text = content(doc)
+            text = doc.text
             length = len(text)
             if length > 10 and rng.random() < 0.3:
                 start = rng.randrange(length - 1)
-                delete(text, start, rng.randint(1, min(5, length - start)))
+                text.delete(start, rng.randint(1, min(5, length - start)))
             else:
                 text.insert(rng.randint(0, length), f"<{index}.{op}>")
             time.sleep(rng.uniform(0, 0.01))  # pacing: edits interleave with remote ones
@@ -264,15 +204,15 @@ def test_convergence_python_peers_random_concurrent_edits(ysync_process: ServerP
     assert not any(thread.is_alive() for thread in threads)
 
     def converged() -> bool:
-        texts = {text_of(doc) for doc in docs}
+        texts = {str(doc.text) for doc in docs}
         vectors = [state_vector(doc.ydoc) for doc in docs]
         return len(texts) == 1 and all(vector == vectors[0] for vector in vectors)
 
-    wait_until(converged, what=lambda: f"convergence: {[text_of(d)[:60] for d in docs]}")
-    final = text_of(docs[0])
+    wait_until(converged, what=lambda: f"convergence: {[str(d.text)[:60] for d in docs]}")
+    final = str(docs[0].text)
     assert final.count("<") > 0
     wait_until(
-        lambda: root_text(server_copy(server, room)) == final,
+        lambda: text_of(server_copy(server, room)) == final,
         what="the server's copy to equal the peers'",
     )
     assert state_vector(server_copy(server, room)) == state_vector(docs[0].ydoc)
@@ -312,14 +252,14 @@ def test_durability_kill_9_mid_stream_loses_nothing_any_peer_saw(
         return observer.doc
 
     seen = asyncio.run(observe_then_kill())
-    seen_text = root_text(seen)
+    seen_text = text_of(seen)
     seen_count = seen_text.count(" ")
     assert seen_text == words("a", seen_count), "the observer saw the stream in order"
 
     # What the store's files hold after kill -9: everything the observer was sent.
     stored = stored_copy(server.store_path, room, tmp_path / "after-kill")
     assert contains(stored, seen), "an update sent to a peer was not in the store at kill -9"
-    assert root_text(stored).startswith(seen_text)
+    assert text_of(stored).startswith(seen_text)
 
     # The writer keeps editing offline meanwhile.
     wait_until(lambda: writer.doc.status == ConnectionStatus.DISCONNECTED, what="writer offline")
@@ -354,15 +294,15 @@ def test_durability_kill_9_mid_stream_loses_nothing_any_peer_saw(
 
     expected = asyncio.run(rejoin_and_converge())
     assert writer.count >= count_at_kill + 40  # edits before, during and after the outage
-    wait_until(lambda: text_of(writer.doc) == expected, what="the writer to converge")
-    wait_until(lambda: text_of(python_observer) == expected, what="the Python observer")
-    assert root_text(server_copy(server, room)) == expected
+    wait_until(lambda: str(writer.doc.text) == expected, what="the writer to converge")
+    wait_until(lambda: str(python_observer.text) == expected, what="the Python observer")
+    assert text_of(server_copy(server, room)) == expected
 
     # Everything was sent to some peer: all of it must survive a second kill -9.
     writer.doc.close()
     python_observer.close()
     server.kill()
-    assert root_text(stored_copy(server.store_path, room, tmp_path / "end")) == expected
+    assert text_of(stored_copy(server.store_path, room, tmp_path / "end")) == expected
 
 
 # -- guarantee 3: no divergence after a restart, even with the store lost ------------------------
@@ -374,10 +314,10 @@ def test_no_divergence_after_restart_with_store_deleted(
     server, room = ysync_process, "no-divergence"
     one, two = connect(server, room), connect(server, room)
     append(one, "written by one\n")
-    wait_until(lambda: text_of(two) == "written by one\n", what="two to see one's line")
+    wait_until(lambda: str(two.text) == "written by one\n", what="two to see one's line")
     append(two, "written by two\n")
     expected = "written by one\nwritten by two\n"
-    wait_until(lambda: text_of(one) == expected, what="one to see two's line")
+    wait_until(lambda: str(one.text) == expected, what="one to see two's line")
 
     server.stop()
     for doc in (one, two):
@@ -388,20 +328,20 @@ def test_no_divergence_after_restart_with_store_deleted(
 
     server.start()  # same port, empty store: the open clients must repopulate it
     wait_until(
-        lambda: root_text(server_copy(server, room)) == expected,
+        lambda: text_of(server_copy(server, room)) == expected,
         what="the clients to push the content back",
     )
-    assert text_of(one) == text_of(two) == expected  # nothing duplicated on either side
+    assert str(one.text) == str(two.text) == expected  # nothing duplicated on either side
 
     append(one, "after restart\n")
     expected += "after restart\n"
-    wait_until(lambda: text_of(two) == expected, what="a new edit to reach the other client")
+    wait_until(lambda: str(two.text) == expected, what="a new edit to reach the other client")
 
     # The repopulated content is in the store, not only in the server's memory.
     one.close()
     two.close()
     server.kill()
-    assert root_text(stored_copy(server.store_path, room, tmp_path / "after")) == expected
+    assert text_of(stored_copy(server.store_path, room, tmp_path / "after")) == expected
 
 
 # -- guarantee 4: offline edits ------------------------------------------------------------------
@@ -413,25 +353,25 @@ def test_offline_python_edits_merge_on_reconnect(
     server, room = ysync_process, "offline"
     offline = connect(server, room)
     append(offline, "shared start\n")
-    wait_until(lambda: root_text(server_copy(server, room)) == "shared start\n", what="saved")
+    wait_until(lambda: text_of(server_copy(server, room)) == "shared start\n", what="saved")
 
     server.kill()
     wait_until(lambda: offline.status == ConnectionStatus.DISCONNECTED, what="disconnected")
-    content(offline).insert(0, "P title\n")
+    offline.text.insert(0, "P title\n")
     append(offline, "P offline\n")
-    assert text_of(offline) == "P title\nshared start\nP offline\n"
+    assert str(offline.text) == "P title\nshared start\nP offline\n"
     assert offline.status == ConnectionStatus.DISCONNECTED  # edits are local only
 
     # Meanwhile another peer edits the same room on a server the offline peer cannot
     # reach (same store, other port): the two sides' edits are truly concurrent.
     elsewhere = start_server("elsewhere", store_path=server.store_path)
     with connect(elsewhere, room) as online:
-        assert text_of(online) == "shared start\n"
-        content(online).insert(0, "Q title\n")
+        assert str(online.text) == "shared start\n"
+        online.text.insert(0, "Q title\n")
         append(online, "Q online\n")
-        online_text = text_of(online)
+        online_text = str(online.text)
         wait_until(
-            lambda: root_text(server_copy(elsewhere, room)) == online_text, what="Q's edits saved"
+            lambda: text_of(server_copy(elsewhere, room)) == online_text, what="Q's edits saved"
         )
     elsewhere.stop()
     assert offline.status == ConnectionStatus.DISCONNECTED
@@ -439,18 +379,18 @@ def test_offline_python_edits_merge_on_reconnect(
     server.start()  # back on the offline peer's port: it reconnects by itself
     expected_lines = sorted(["P title", "Q title", "shared start", "P offline", "Q online"])
     wait_until(
-        lambda: sorted(text_of(offline).splitlines()) == expected_lines,
+        lambda: sorted(str(offline.text).splitlines()) == expected_lines,
         timeout=20,
-        what=lambda: f"the merge, got {text_of(offline)!r}",
+        what=lambda: f"the merge, got {str(offline.text)!r}",
     )
     wait_until(lambda: offline.status == ConnectionStatus.SYNCED, what="synced")
-    merged = text_of(offline)
+    merged = str(offline.text)
     assert sorted(online_text.splitlines()) == ["Q online", "Q title", "shared start"]
     wait_until(
-        lambda: root_text(server_copy(server, room)) == merged, what="the server to hold the merge"
+        lambda: text_of(server_copy(server, room)) == merged, what="the server to hold the merge"
     )
     with connect(server, room) as later:
-        assert text_of(later) == merged
+        assert str(later.text) == merged
     offline.close()
 
 
@@ -472,16 +412,16 @@ def test_room_reload_never_duplicates_content(
         # One round trip per edit: each is its own commit (the server stores before it
         # forwards), so the log grows past the compaction threshold several times.
         nonlocal commits
-        edit(content(writer))
-        target = text_of(writer)
-        wait_until(lambda: text_of(watcher) == target, what="the watcher to see the edit")
+        edit(writer.text)
+        target = str(writer.text)
+        wait_until(lambda: str(watcher.text) == target, what="the watcher to see the edit")
         commits += 1
 
     for i in range(24):
         write(lambda text, i=i: text.insert(len(text), f"line {i}\n"))
-    write(lambda text: delete(text, 0, len("line 0\n")))
+    write(lambda text: text.delete(0, len("line 0\n")))
     write(lambda text: text.insert(0, "Title\n"))
-    original = text_of(writer)
+    original = str(writer.text)
     history = writer.ydoc.get_update()  # a replica with the full history, as a browser keeps
     writer.close()
     watcher.close()
@@ -506,14 +446,14 @@ def test_room_reload_never_duplicates_content(
 
     for cycle in range(3):
         asyncio.run(rejoin_after_unload(cycle))
-        assert root_text(server_copy(server, room)) == original
+        assert text_of(server_copy(server, room)) == original
 
     # More edits past the threshold while loaded, then a reload of the compacted log.
     writer, watcher = connect(server, room), connect(server, room)
-    assert text_of(writer) == original
+    assert str(writer.text) == original
     for i in range(12):
         write(lambda text, i=i: text.insert(len(text), f"more {i}\n"))
-    original = text_of(writer)
+    original = str(writer.text)
     history = writer.ydoc.get_update()
     watcher.close()
     writer.close()
@@ -530,13 +470,10 @@ LIVE_CELL = """
 import json, os, tempfile, time
 # Hide the server's runtime files: connect() can only find it through the env credential.
 os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp()
-import jupyter_ysync, pycrdt
+import jupyter_ysync
 
 doc = jupyter_ysync.connect("live")
-try:
-    text = doc.text
-except ModuleNotFoundError:
-    text = doc.ydoc.get("content", type=pycrdt.Text)
+text = doc.text
 print(json.dumps({
     "url": os.environ.get("JUPYTER_YSYNC_URL"),
     "token": os.environ.get("JUPYTER_YSYNC_TOKEN"),
@@ -621,8 +558,8 @@ def test_concurrent_first_joiners_all_sync(ysync_process: ServerProcess) -> None
     with connect(server, room) as author:
         for i in range(200):
             append(author, f"paragraph {i} of the stored document\n")
-        expected = text_of(author)
-        wait_until(lambda: root_text(server_copy(server, room)) == expected, what="saved")
+        expected = str(author.text)
+        wait_until(lambda: text_of(server_copy(server, room)) == expected, what="saved")
     server.stop()
     server.start()  # the room now exists only in the store
     info = room_info(server, room)

@@ -114,8 +114,11 @@ async def test_kernel_credential_opens_rooms_but_not_kernels_or_contents(
     assert [room["name"] for room in rooms] == ["k"]
     for path in (("api", "kernels"), ("api", "contents"), ("api", "terminals")):
         with pytest.raises(HTTPClientError) as refused:
-            await fetch(jp_fetch, *path, headers=kernel)
-        assert refused.value.code in (401, 403), path
+            await fetch(jp_fetch, *path, headers=kernel, follow_redirects=False)
+        # Some handlers (terminals) send a GET from nobody to the login page instead.
+        location = refused.value.response.headers.get("Location", "")
+        to_login = refused.value.code == 302 and "/login" in location
+        assert refused.value.code in (401, 403) or to_login, (path, refused.value.code, location)
     await peer.close()
 
 
@@ -126,7 +129,6 @@ async def test_rooms_are_listed_described_and_deleted(room_url, jp_fetch, ysync_
     peer = await RawPeer(room_url("team:plan"), headers=WRITER).connect()
     await peer.synced.wait()
     peer.text += "agenda"
-    await asyncio.sleep(0)
     other = await RawPeer(room_url("team:plan"), headers=WRITER).connect()
     await other.wait_for(lambda: str(other.text) == "agenda")
 

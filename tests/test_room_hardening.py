@@ -15,6 +15,7 @@ from jupyter_ysync.protocol import CloseCode
 from jupyter_ysync.server.rooms import MAX_HELD_UPDATES, Room
 from jupyter_ysync.server.store import SQLiteStore
 from jupyter_ysync.updates import replay
+from tests.documents import text_of
 from tests.fakes import FakePeer
 from tests.hostile import PARENT_IS_NOT_A_TYPE, PARENT_OWNER
 
@@ -44,10 +45,6 @@ async def stored_text(store: SQLiteStore, name: str) -> str:
     return str(doc.get("content", type=Text))
 
 
-def text_of(room: Room) -> str:
-    return str(room.doc.get("content", type=Text))
-
-
 async def test_a_clock_gap_waits_until_the_missing_update_arrives(store):
     """Yrs integrates such an update at once, unseen by peers and the store; Yjs holds it."""
     room = Room("gap", store)
@@ -68,12 +65,12 @@ async def test_a_clock_gap_waits_until_the_missing_update_arrives(store):
     await room.flushed()
     # Held: the replica, the store and every peer still agree on "hello".
     assert room.held(b) == 1
-    assert text_of(room) == str(reader.text) == await stored_text(store, "gap") == "hello"
+    assert text_of(room.doc) == str(reader.text) == await stored_text(store, "gap") == "hello"
     room.receive(b, create_update_message(first_update))  # the gap fills
     await room.flushed()
     assert room.held(b) == 0
     expected = str(text)
-    assert text_of(room) == str(reader.text) == expected
+    assert text_of(room.doc) == str(reader.text) == expected
     assert await stored_text(store, "gap") == expected
     assert b.closed is None
 
@@ -89,10 +86,15 @@ async def test_an_update_whose_deletion_targets_unreceived_content_waits(store):
     del doc.get("content", type=Text)[1:3]
     room.receive(sender, update_message(doc, before))  # the deletion first
     await room.flushed()
-    assert text_of(room) == str(reader.text) == ""
+    assert text_of(room.doc) == str(reader.text) == ""
     room.receive(sender, create_update_message(inserted))
     await room.flushed()
-    assert text_of(room) == str(reader.text) == await stored_text(store, "pending-delete") == "adef"
+    assert (
+        text_of(room.doc)
+        == str(reader.text)
+        == await stored_text(store, "pending-delete")
+        == "adef"
+    )
 
 
 async def test_held_updates_are_bounded_per_peer(store):
@@ -130,7 +132,7 @@ async def test_an_update_yrs_refuses_closes_only_its_sender_and_loses_nothing(st
     assert good.closed is None and other.closed is None and reader.closed is None
     assert not room.failed
     assert "more" in str(reader.text) and "hello world" in str(reader.text)
-    assert await stored_text(store, "runtime-error") == text_of(room) == str(reader.text)
+    assert await stored_text(store, "runtime-error") == text_of(room.doc) == str(reader.text)
 
 
 async def test_a_panic_in_yrs_closes_only_its_sender_and_the_batch_is_kept(store, monkeypatch):
@@ -156,7 +158,7 @@ async def test_a_panic_in_yrs_closes_only_its_sender_and_the_batch_is_kept(store
     assert bad.closed is not None and bad.closed[0] == CloseCode.MALFORMED
     assert good.closed is None and reader.closed is None and not room.failed
     assert "first" in str(reader.text) and "second" in str(reader.text)
-    assert await stored_text(store, "panic") == text_of(room) == str(reader.text)
+    assert await stored_text(store, "panic") == text_of(room.doc) == str(reader.text)
 
 
 def _panic_exception_type() -> type[BaseException]:
@@ -239,4 +241,4 @@ async def test_a_room_compacts_its_log_from_the_replica_and_keeps_later_updates(
     await room.flushed()
     info = await store.room("compact")
     assert info is not None and info.updates <= 21
-    assert await stored_text(store, "compact") == text_of(room) == str(text)
+    assert await stored_text(store, "compact") == text_of(room.doc) == str(text)

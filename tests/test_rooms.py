@@ -9,11 +9,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from pycrdt import YMessageType, YSyncMessageType
+from pycrdt import YMessageType, YSyncMessageType, create_update_message
 from traitlets.config import Config
 
 from jupyter_ysync.protocol import MessageType
+from tests.documents import edits
 from tests.raw_peer import RawPeer
+from tests.raw_socket import RawSocket, frame
 from tests.waiting import eventually
 
 
@@ -67,15 +69,15 @@ async def test_server_asks_for_what_it_lacks_on_every_connect(ysync_ws_url):
 
 
 async def test_updates_arriving_together_are_merged_and_all_delivered(ysync_ws_url):
-    writer = await RawPeer(ysync_ws_url("burst")).connect()
     reader = await RawPeer(ysync_ws_url("burst")).connect()
-    await asyncio.gather(writer.synced.wait(), reader.synced.wait())
-    for i in range(200):  # 200 updates sent back to back
-        writer.text += f"{i % 10}"
-    await reader.wait_for(lambda: len(reader.text) == 200, timeout=20)
-    assert str(reader.text) == str(writer.text)
-    assert len(update_messages(reader)) < 200  # coalesced on the way
-    await writer.close()
+    await reader.synced.wait()
+    updates, expected = edits(200)
+    writer = await RawSocket.open(ysync_ws_url("burst"))
+    # 200 updates in one TCP write: the room reads them all in one loop iteration.
+    await writer.send(b"".join(frame(0x2, create_update_message(u)) for u in updates))
+    await reader.wait_for(lambda: str(reader.text) == expected, timeout=20)
+    assert len(update_messages(reader)) == 1  # merged into one update on the way
+    writer.close()
     await reader.close()
 
 
@@ -101,7 +103,7 @@ async def test_awareness_is_relayed_cleared_on_leave_and_answered_on_query(ysync
 
 
 async def test_concurrent_first_joiners_of_a_stored_room_all_get_the_content(
-    ysync_ws_url, jp_serverapp
+    ysync_ws_url, ysync_app
 ):
     seed = await RawPeer(ysync_ws_url("storm")).connect()
     await seed.synced.wait()
@@ -110,8 +112,9 @@ async def test_concurrent_first_joiners_of_a_stored_room_all_get_the_content(
     await watcher.wait_for(lambda: str(watcher.text) == "stored content")
     await seed.close()
     await watcher.close()
-    manager = jp_serverapp.extension_manager.extension_points["jupyter_ysync"].app.manager
-    await eventually(lambda: "storm" not in manager.rooms, what="idle unload (0.5 s here)")
+    await eventually(
+        lambda: "storm" not in ysync_app.manager.rooms, what="idle unload (0.5 s here)"
+    )
 
     joiners = [RawPeer(ysync_ws_url("storm")) for _ in range(20)]
     await asyncio.gather(*(peer.connect() for peer in joiners))
@@ -140,14 +143,14 @@ class TestSlowConsumer:
         return jp_server_config
 
     async def test_a_peer_that_stops_reading_is_dropped_without_stalling_others(
-        self, ysync_ws_url: Any, jp_serverapp: Any
+        self, ysync_ws_url: Any, ysync_app: Any
     ):
         url = ysync_ws_url("slow")
         writer = await RawPeer(url).connect()
         reader = await RawPeer(url).connect()
         await asyncio.gather(writer.synced.wait(), reader.synced.wait())
         stalled = open_stalled_websocket(url)  # upgrades, then never reads a byte
-        manager = jp_serverapp.extension_manager.extension_points["jupyter_ysync"].app.manager
+        manager = ysync_app.manager
         await eventually(lambda: len(manager.rooms["slow"].peers) == 3)
 
         chunk = "x" * 200_000
@@ -181,13 +184,12 @@ class TestFrozenStartupObjects:
         return jp_server_config
 
     async def test_startup_objects_are_out_of_the_collectors_reach_and_rooms_work(
-        self, ysync_ws_url: Any, jp_serverapp: Any
+        self, ysync_ws_url: Any, ysync_app: Any, jp_serverapp: Any
     ):
         """Full collections must not walk the server's start-up objects (20-100 ms pauses)."""
         gc.unfreeze()
         try:
-            app = jp_serverapp.extension_manager.extension_points["jupyter_ysync"].app
-            await app._start_jupyter_server_extension(jp_serverapp)  # as at server start
+            await ysync_app._start_jupyter_server_extension(jp_serverapp)  # as at server start
             assert gc.get_freeze_count() > 0
             url = ysync_ws_url("frozen")
             writer, reader = await RawPeer(url).connect(), await RawPeer(url).connect()

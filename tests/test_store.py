@@ -16,25 +16,8 @@ from jupyter_ysync.server import store as store_module
 from jupyter_ysync.server.rooms import Room
 from jupyter_ysync.server.store import SQLiteStore, compact_updates
 from jupyter_ysync.updates import REPLAY_BATCH
-
-
-def text_of(updates: list[bytes]) -> str:
-    doc: Doc[Any] = Doc()
-    for update in updates:
-        doc.apply_update(update)
-    return str(doc.get("content", type=Text))
-
-
-def edits(count: int) -> tuple[list[bytes], str]:
-    doc: Doc[Any] = Doc()
-    text = doc.get("content", type=Text)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    for i in range(count):
-        text.insert(len(text), f"{i},")
-        if i % 3 == 0:
-            del text[0:1]  # deletions too, so compaction has tombstones to drop
-    return updates, str(text)
+from tests.documents import doc_of, edits, text_of
+from tests.waiting import eventually
 
 
 async def test_appended_updates_load_back_in_order(tmp_path: Path):
@@ -49,7 +32,7 @@ async def test_appended_updates_load_back_in_order(tmp_path: Path):
     await reopened.start()
     loaded = await reopened.load("notes")
     assert loaded == updates
-    assert text_of(loaded) == expected
+    assert text_of(doc_of(loaded)) == expected
     assert await reopened.load("other") == []
     await reopened.stop()
 
@@ -62,7 +45,7 @@ async def test_concurrent_appends_are_group_committed_and_all_kept(tmp_path: Pat
         *(store.append(name, u) for name, (updates, _) in rooms.items() for u in updates)
     )
     for name, (_, expected) in rooms.items():
-        assert text_of(await store.load(name)) == expected
+        assert text_of(doc_of(await store.load(name))) == expected
     await store.stop()
 
 
@@ -77,11 +60,11 @@ async def test_compaction_merges_the_log_and_content_survives(tmp_path: Path):
     stored = await store.room("notes")
     assert stored is not None and stored.updates == 1
     assert stored.size < sum(map(len, updates))
-    assert text_of(await store.load("notes")) == expected
+    assert text_of(doc_of(await store.load("notes"))) == expected
     await store.stop()
-    with sqlite3.connect(path) as db:  # and it is what is on disk
+    with contextlib.closing(sqlite3.connect(path)) as db:  # and it is what is on disk
         rows = [bytes(r[0]) for r in db.execute("SELECT data FROM updates WHERE room='notes'")]
-    assert len(rows) == 1 and text_of(rows) == expected
+    assert len(rows) == 1 and text_of(doc_of(rows)) == expected
 
 
 async def test_delete_removes_only_that_room(tmp_path: Path):
@@ -96,7 +79,7 @@ async def test_delete_removes_only_that_room(tmp_path: Path):
     assert await store.delete("b") is True
     assert await store.delete("b") is False
     assert [room.name for room in await store.rooms()] == ["a"]
-    assert text_of(await store.load("a")) == expected_a
+    assert text_of(doc_of(await store.load("a"))) == expected_a
     await store.stop()
 
 
@@ -134,8 +117,8 @@ def test_a_log_longer_than_a_replay_batch_loads_whole_and_out_of_order_updates_w
     for log in (updates, shuffled):
         room = Room("notes", store=None)  # type: ignore[arg-type]  # load() never writes
         room.load(log)
-        assert str(room.doc.get("content", type=Text)) == expected
-        assert text_of([compact_updates(log)]) == expected
+        assert text_of(room.doc) == expected
+        assert text_of(doc_of([compact_updates(log)])) == expected
 
 
 async def test_the_write_ahead_log_is_checkpointed_while_the_store_runs(tmp_path: Path):
@@ -147,14 +130,11 @@ async def test_the_write_ahead_log_is_checkpointed_while_the_store_runs(tmp_path
     updates, expected = edits(300)
     for update in updates:
         await store.append("notes", update)
-    for _ in range(100):  # a checkpoint follows the writes within CHECKPOINT_INTERVAL
-        if path.stat().st_size > empty:
-            break
-        await asyncio.sleep(0.05)
-    assert path.stat().st_size > empty
+    # A checkpoint follows the writes within CHECKPOINT_INTERVAL.
+    await eventually(lambda: path.stat().st_size > empty, 5, "rows in the database file")
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         rows = db.execute("SELECT data FROM updates WHERE room = 'notes' ORDER BY id").fetchall()
-    assert text_of([bytes(row[0]) for row in rows]) == expected
+    assert text_of(doc_of([bytes(row[0]) for row in rows])) == expected
     await store.stop()
 
 
@@ -182,11 +162,8 @@ async def test_disk_use_stays_a_small_multiple_of_the_stored_data(tmp_path: Path
     def disk() -> int:
         return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
-    for _ in range(100):  # idle: the log is checkpointed and emptied while the store runs
-        if wal.exists() and wal.stat().st_size == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert wal.stat().st_size == 0
+    # Idle: the log is checkpointed and emptied while the store runs.
+    await eventually(lambda: wal.exists() and wal.stat().st_size == 0, 5, "an empty WAL file")
     assert disk() < 3 * stored + 256 * 1024, f"{disk()} bytes on disk for {stored} stored"
-    assert text_of(await store.load("big")) == str(text)
+    assert text_of(doc_of(await store.load("big"))) == str(text)
     await store.stop()

@@ -10,6 +10,7 @@ from pycrdt import Doc, Text, create_update_message
 from traitlets.config import Config
 
 from jupyter_ysync.protocol import CloseCode
+from tests.documents import edits
 from tests.raw_peer import RawPeer
 from tests.raw_socket import RawSocket, frame, until_eof
 
@@ -23,15 +24,10 @@ def jp_server_config(jp_server_config: Config) -> Config:
     return jp_server_config
 
 
-def edits(count: int) -> tuple[list[bytes], str]:
-    """``count`` one-character updates as y-websocket messages, and the text they make."""
-    doc: Doc[Any] = Doc()
-    text = doc.get("content", type=Text)
-    messages: list[bytes] = []
-    doc.observe(lambda event: messages.append(create_update_message(event.update)))
-    for index in range(count):
-        text.insert(index, "abcdefghij"[index % 10])
-    return messages, str(text)
+def messages_of(count: int) -> tuple[list[bytes], str]:
+    """``count`` updates as y-websocket messages, and the text they make."""
+    updates, text = edits(count)
+    return [create_update_message(update) for update in updates], text
 
 
 async def text_seen_by_a_new_peer(url: str, expected: str) -> None:
@@ -42,7 +38,7 @@ async def text_seen_by_a_new_peer(url: str, expected: str) -> None:
 
 @pytest.mark.parametrize("piece", [None, 3, 1000], ids=["one-write", "3-byte-writes", "1000"])
 async def test_every_frame_of_a_burst_is_applied_however_the_bytes_arrive(piece, ysync_ws_url):
-    messages, expected = edits(300)
+    messages, expected = messages_of(300)
     sock = await RawSocket.open(ysync_ws_url("burst"))
     await sock.send(b"".join(frame(0x2, message) for message in messages), piece)
     await text_seen_by_a_new_peer(ysync_ws_url("burst"), expected)
@@ -61,7 +57,7 @@ async def test_a_message_larger_than_one_read_is_applied(ysync_ws_url):
 
 
 async def test_fragments_are_reassembled_around_a_ping(ysync_ws_url):
-    messages, expected = edits(1)
+    messages, expected = messages_of(1)
     message = messages[0]
     sock = await RawSocket.open(ysync_ws_url("fragments"))
     third = len(message) // 3
@@ -87,7 +83,7 @@ async def test_fragments_adding_up_past_the_limit_close_with_4413(ysync_ws_url):
 
 
 async def test_a_frame_with_reserved_bits_drops_only_that_connection(ysync_ws_url):
-    messages, expected = edits(2)
+    messages, expected = messages_of(2)
     good = await RawSocket.open(ysync_ws_url("rsv"))
     bad = await RawSocket.open(ysync_ws_url("rsv"))
     await bad.send(frame(0x2, messages[0], rsv=0x40))  # RSV1: an extension nobody agreed on

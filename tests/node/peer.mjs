@@ -1,4 +1,4 @@
-// A Yjs peer in node, driven by the interop tests (tests/interop.py, tests/test_interop_js.py).
+// A Yjs peer in node, driven by the interop tests (tests/interop/peers.py, tests/interop/test_js.py).
 //
 // Usage:
 //   node peer.mjs --server ws://127.0.0.1:8888/ysync/rooms --room notes --token T

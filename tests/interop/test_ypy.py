@@ -13,8 +13,7 @@ import asyncio
 import gc
 import random
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pycrdt
@@ -22,19 +21,18 @@ import pytest
 import websockets
 
 from jupyter_ysync import SharedDocument
-from tests.interop import (
+from tests.interop.peers import (
     IMAGE,
     WORDS,
     join,
     pycrdt_delta,
     python_state,
     random_edit,
-    rich_text_available,
     seed_from_env,
-    unloading_server,
     wait_unloaded,
 )
 from tests.servers import ServerProcess
+from tests.waiting import eventually
 
 try:
     import y_py as Y
@@ -123,16 +121,6 @@ class YpyPeer:
                 text.insert_embed(txn, at, dict(IMAGE))
 
 
-async def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait for ``condition()`` inside a deadline, letting the loop's tasks (y-py) run."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
-
-
 def run_ypy_peer(
     server: ServerProcess, room: str, body: Callable[[YpyPeer], Awaitable[None]]
 ) -> None:
@@ -154,37 +142,21 @@ def run_ypy_peer(
         gc.collect()
 
 
-@pytest.fixture
-def python_peers() -> Iterator[list[SharedDocument]]:
-    """Python peers a test opens; all closed when it ends."""
-    docs: list[SharedDocument] = []
-    yield docs
-    for doc in docs:
-        doc.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with unloading_server(tmp_path) as process:
-        yield process
-
-
 def test_ypy_and_python_peers_editing_concurrently_converge(
-    server: ServerProcess, python_peers: list[SharedDocument]
+    ysync_server: ServerProcess, ysync_python_peers: list[SharedDocument]
 ) -> None:
     """Guarantee 1: a y-py peer and 2 Python peers edit at random at once (inserts with and
     without attributes, deletions, bold/italic on and off, image embeds), then all replicas, a
     late Python joiner and a y-py joiner of the room reloaded from the store agree."""
     seed = seed_from_env(20240612)
     room = f"interop-ypy-{seed}"
-    rich = rich_text_available()
-    py = [join(server, room, python_peers) for _ in range(2)]
-    random_edit(py[0], random.Random(seed), rich=rich)  # content for the y-py peer to sync
+    py = [join(ysync_server, room, ysync_python_peers) for _ in range(2)]
+    random_edit(py[0], random.Random(seed))  # content for the y-py peer to sync
     before = python_state(py[0])
     final: dict[str, Any] = {}
 
     async def edit_concurrently(ypy: YpyPeer) -> None:
-        await _poll(lambda: ypy.state() == before, 10, "the y-py peer synced")
+        await eventually(lambda: ypy.state() == before, 10, "the y-py peer synced", interval=0.02)
 
         async def ypy_edits() -> None:
             rng = random.Random(seed + 1)
@@ -196,7 +168,7 @@ def test_ypy_and_python_peers_editing_concurrently_converge(
             rng = random.Random(seed + 2)
             for _ in range(100):
                 for doc in py:
-                    random_edit(doc, rng, rich=rich)
+                    random_edit(doc, rng)
                 await asyncio.sleep(rng.uniform(0, 0.02))
 
         await asyncio.gather(ypy_edits(), python_edits())
@@ -207,30 +179,34 @@ def test_ypy_and_python_peers_editing_concurrently_converge(
             return all(state == states[0] for state in states)
 
         try:
-            await _poll(converged, 15, "all replicas equal")
+            await eventually(converged, 15, "all replicas equal", interval=0.02)
         except AssertionError:
             report = "\n".join(f"replica {i}: {state}" for i, state in enumerate(states))
             raise AssertionError(f"replicas differ after 15 s (seed {seed}):\n{report}") from None
         final.update(states[0])
 
-    run_ypy_peer(server, room, edit_concurrently)
+    run_ypy_peer(ysync_server, room, edit_concurrently)
 
     ops = final["delta"]
     assert any(isinstance(op["insert"], dict) for op in ops), ops
     assert any(op.get("attributes", {}).get("bold") for op in ops), ops
     assert any(op.get("attributes", {}).get("italic") for op in ops), ops
-    if rich:  # the Quill view of every Python peer agrees too
-        assert py[0].text.delta == py[1].text.delta
+    assert py[0].text.delta == py[1].text.delta  # the Quill view of every Python peer too
 
-    late = join(server, room, python_peers)
+    late = join(ysync_server, room, ysync_python_peers)
     assert python_state(late) == final, f"late joiner (seed {seed})"
-    for doc in python_peers:
+    for doc in ysync_python_peers:
         doc.close()
-    python_peers.clear()
+    ysync_python_peers.clear()
 
-    wait_unloaded(server, room)
+    wait_unloaded(ysync_server, room)
 
     async def check_reloaded(ypy: YpyPeer) -> None:
-        await _poll(lambda: ypy.state() == final, 10, f"y-py joiner of the reloaded room ({seed})")
+        await eventually(
+            lambda: ypy.state() == final,
+            10,
+            f"y-py joiner of the reloaded room ({seed})",
+            interval=0.02,
+        )
 
-    run_ypy_peer(server, room, check_reloaded)
+    run_ypy_peer(ysync_server, room, check_reloaded)

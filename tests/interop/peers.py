@@ -1,11 +1,11 @@
-"""Helpers for the interop tests: the node Yjs peer, random edits, and comparable deltas.
+"""The peers of the interop tests: the node Yjs peer, Python peers, and comparable deltas.
 
 - :class:`JsPeer` runs ``tests/node/peer.mjs`` (yjs + y-websocket's ``WebsocketProvider``) and
   talks to it in JSON lines.
-- :func:`random_edit` makes one seeded random edit through the Python peer's API.
+- :func:`join` adds a Python peer; :func:`random_edit` makes one seeded random edit through its
+  rich-text API.
 - :func:`normalize_delta` and :func:`pycrdt_delta` turn Yjs ``toDelta()`` output and pycrdt
   ``Text.diff()`` output into one canonical form, so replicas compare with ``==``.
-- :func:`wait_until` polls a condition until a deadline: the tests never synchronise on a sleep.
 """
 
 from __future__ import annotations
@@ -21,42 +21,21 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from pycrdt import Text
 
 from jupyter_ysync import SharedDocument, connect
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, room_info
+from tests.waiting import wait_until
 
-NODE_DIR = Path(__file__).parent / "node"
+NODE_DIR = Path(__file__).parent.parent / "node"
 PEER_SCRIPT = NODE_DIR / "peer.mjs"
 IMAGE = {"image": "https://example.org/x.png"}
 WORDS = ["alpha", "beta", "kernel", "notebook", "room", "peer", "merge", "é", "naïve", "中文", "λ"]
-
-T = TypeVar("T")
-
-
-def wait_until(
-    condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Return ``condition()``'s first truthy value, polling it until ``timeout`` seconds pass.
-
-    Raises:
-        AssertionError: naming ``what`` and the last value seen, if the deadline passes.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition!r} (last: {value!r})")
-        time.sleep(interval)
-
 
 # -- node ------------------------------------------------------------------------------------
 
@@ -289,19 +268,12 @@ def join(
     return doc
 
 
-def room_info(server: ServerProcess, room: str) -> dict[str, Any]:
-    """``GET ysync/rooms/{room}``: name, loaded, peers, size..."""
-    request = urllib.request.Request(
-        f"{server.http_url}ysync/rooms/{room}",
-        headers={"Authorization": f"token {server.token}"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return dict(json.load(response))
-
-
 def wait_unloaded(server: ServerProcess, room: str) -> None:
     """Wait until the server has unloaded the room (its last peer left)."""
-    wait_until(lambda: not room_info(server, room)["loaded"], what=f"room {room!r} unloaded")
+    wait_until(
+        lambda: (room_info(server, room) or {}).get("loaded") is False,
+        what=f"room {room!r} unloaded",
+    )
 
 
 # -- deltas ----------------------------------------------------------------------------------
@@ -342,25 +314,12 @@ def python_state(doc: SharedDocument) -> dict[str, Any]:
     return {"text": str(text), "delta": pycrdt_delta(text)}
 
 
-def rich_text_available() -> bool:
-    """Whether ``doc.text`` is the rich-text API (``insert(i, s, attrs)``, ``delta``...)."""
-    try:
-        from jupyter_ysync.richtext import RichText
-    except ImportError:
-        return False
-    return all(hasattr(RichText, name) for name in ("insert", "format", "insert_embed", "delta"))
-
-
 # -- random edits ----------------------------------------------------------------------------
 
 
-def random_edit(doc: SharedDocument, rng: random.Random, *, rich: bool) -> None:
-    """One random edit of the room's text, the same mix as the JS peer's.
-
-    With ``rich``, through ``doc.text`` (RichText); otherwise on the pycrdt ``Text``, reached
-    through ``doc.ydoc`` so that remote updates are applied first.
-    """
-    text: Any = doc.text if rich else doc.ydoc.get("content", type=Text)
+def random_edit(doc: SharedDocument, rng: random.Random) -> None:
+    """One random edit of the room's text through ``doc.text``, the same mix as the JS peer's."""
+    text = doc.text
     length = len(text)
     at = rng.randint(0, length)
     roll = rng.random()
@@ -370,18 +329,14 @@ def random_edit(doc: SharedDocument, rng: random.Random, *, rich: bool) -> None:
         text.insert(at, word, attrs)
     elif roll < 0.60:
         start = rng.randrange(length)
-        count = min(rng.randint(1, 5), length - start)
-        if rich:
-            text.delete(start, count)
-        else:
-            del text[start : start + count]
+        text.delete(start, min(rng.randint(1, 5), length - start))
     elif roll < 0.85:
         start = rng.randrange(length)
         count = min(rng.randint(1, 8), length - start)
         change: dict[str, Any] = rng.choice(
             [{"bold": True}, {"italic": True}, {"bold": None}, {"italic": None}]
         )
-        text.format(start, count if rich else start + count, change)
+        text.format(start, count, change)
     else:
         text.insert_embed(at, dict(IMAGE))
 

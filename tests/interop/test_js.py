@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,44 +18,19 @@ from typing import Any
 import pytest
 
 from jupyter_ysync import SharedDocument
-from tests.interop import (
+from tests.interop.peers import (
     JsPeer,
-    install_node_peer,
     join,
     js_peers,
     python_state,
     random_edit,
-    rich_text_available,
     seed_from_env,
-    unloading_server,
     wait_unloaded,
-    wait_until,
 )
 from tests.servers import ServerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def node_peer() -> Path:
-    """The node peer's directory, its packages installed once per session."""
-    return install_node_peer()
-
-
-@pytest.fixture
-def python_peers() -> Iterator[list[SharedDocument]]:
-    """Python peers a test opens; all closed when it ends."""
-    docs: list[SharedDocument] = []
-    yield docs
-    for doc in docs:
-        doc.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A jupyter server process whose rooms unload 0.5 s after their last peer leaves."""
-    with unloading_server(tmp_path) as process:
-        yield process
 
 
 def _js(server: ServerProcess, room: str, **options: Any) -> JsPeer:
@@ -63,7 +38,7 @@ def _js(server: ServerProcess, room: str, **options: Any) -> JsPeer:
 
 
 def test_js_and_python_peers_editing_concurrently_converge(
-    node_peer: Path, server: ServerProcess, python_peers: list[SharedDocument]
+    ysync_node_peer: Path, ysync_server: ServerProcess, ysync_python_peers: list[SharedDocument]
 ) -> None:
     """Guarantee 1: 2 Yjs and 2 Python peers edit at random at once (inserts with and without
     attributes, deletions, bold/italic on and off, image embeds), then every replica, a late
@@ -72,19 +47,18 @@ def test_js_and_python_peers_editing_concurrently_converge(
     seed = seed_from_env(20240611)
     room = f"interop-js-{seed}"
     rng = random.Random(seed)
-    rich = rich_text_available()
     with js_peers(
-        _js(server, room, name="js-1", seed=seed + 1, ops=120, max_delay=15),
-        _js(server, room, name="js-2", seed=seed + 2, ops=120, max_delay=15),
+        _js(ysync_server, room, name="js-1", seed=seed + 1, ops=120, max_delay=15),
+        _js(ysync_server, room, name="js-2", seed=seed + 2, ops=120, max_delay=15),
     ) as js:
-        py = [join(server, room, python_peers) for _ in range(2)]
+        py = [join(ysync_server, room, ysync_python_peers) for _ in range(2)]
         for peer in js:
             peer.wait_ready()
 
         started = [peer.send("edit") for peer in js]
         for _ in range(120):  # the Python peers edit while the JS peers do
             for doc in py:
-                random_edit(doc, rng, rich=rich)
+                random_edit(doc, rng)
             time.sleep(rng.uniform(0, 0.015))  # pacing, not synchronisation
         for peer, ident in zip(js, started, strict=True):
             peer.reply(ident, timeout=20)
@@ -92,9 +66,9 @@ def test_js_and_python_peers_editing_concurrently_converge(
         final = _converged(
             [lambda doc=doc: python_state(doc) for doc in py] + [peer.state for peer in js], seed
         )
-        if rich:  # the Quill view (line formats on newlines, final newline) agrees too
-            views = [doc.text.delta for doc in py]
-            assert all(view == views[0] for view in views), f"RichText.delta (seed {seed})"
+        # The Quill view (line formats on newlines, final newline) agrees too.
+        views = [doc.text.delta for doc in py]
+        assert all(view == views[0] for view in views), f"RichText.delta (seed {seed})"
 
         # What the edits produced: text, formatting and embeds, so equality is not vacuous.
         ops = final["delta"]
@@ -107,18 +81,18 @@ def test_js_and_python_peers_editing_concurrently_converge(
         for peer_final in finals:
             assert peer_final["text"] == final["text"]
 
-    late = join(server, room, python_peers)
+    late = join(ysync_server, room, ysync_python_peers)
     assert python_state(late) == final, f"late joiner (seed {seed})"
-    for doc in python_peers:
+    for doc in ysync_python_peers:
         doc.close()
-    python_peers.clear()
+    ysync_python_peers.clear()
 
     # Everyone gone, the room unloads; the next joiner gets what the store holds.
-    wait_unloaded(server, room)
-    with js_peers(_js(server, room, name="js-late")) as (js_late,):
+    wait_unloaded(ysync_server, room)
+    with js_peers(_js(ysync_server, room, name="js-late")) as (js_late,):
         js_late.wait_ready()
         assert js_late.state() == final, f"JS joiner of the reloaded room (seed {seed})"
-    reloaded = join(server, room, python_peers)
+    reloaded = join(ysync_server, room, ysync_python_peers)
     assert python_state(reloaded) == final, f"Python joiner of the reloaded room (seed {seed})"
 
 
@@ -143,16 +117,16 @@ def _user_of(peers: dict[int, dict[str, Any]], client_id: int) -> dict[str, Any]
 
 
 def test_awareness_crosses_between_js_and_python_and_is_cleared_on_disconnect(
-    node_peer: Path, server: ServerProcess, python_peers: list[SharedDocument]
+    ysync_node_peer: Path, ysync_server: ServerProcess, ysync_python_peers: list[SharedDocument]
 ) -> None:
     """JS awareness (``user``) shows in ``doc.peers``; ``doc.presence`` shows in the JS peer's
     awareness; a JS peer that leaves, cleanly or killed, disappears from ``doc.peers``."""
     room = "interop-awareness"
     with js_peers(
-        _js(server, room, name="js-leaves"),
-        _js(server, room, name="js-killed"),
+        _js(ysync_server, room, name="js-leaves"),
+        _js(ysync_server, room, name="js-killed"),
     ) as (leaves, killed):
-        doc = join(server, room, python_peers, presence={"name": "Analysis kernel"})
+        doc = join(ysync_server, room, ysync_python_peers, presence={"name": "Analysis kernel"})
         leaves_id, killed_id = leaves.wait_ready(), killed.wait_ready()
 
         wait_until(
