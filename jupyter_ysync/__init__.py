@@ -7,22 +7,24 @@ protocol, durable store); any Python process joins one as a full peer with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 from .client import ChangeEvent as ChangeEvent
 from .client import ConnectionStatus as ConnectionStatus
 from .client import SharedDocument as SharedDocument
 from .client import connect as connect
-from .errors import (
-    AuthenticationFailed,
-    ConnectionFailed,
-    InvalidRoomName,
-    ReadOnlyError,
-    RoomNotFound,
-    ServerNotFound,
-    YSyncError,
-)
+from .errors import AuthenticationFailed as AuthenticationFailed
+from .errors import ConnectionFailed as ConnectionFailed
+from .errors import InvalidRoomName as InvalidRoomName
+from .errors import ReadOnlyError as ReadOnlyError
+from .errors import RoomNotFound as RoomNotFound
+from .errors import ServerNotFound as ServerNotFound
+from .errors import YSyncError as YSyncError
+
+if TYPE_CHECKING:  # loaded on first use (ipywidgets, the rich-text model): see __getattr__
+    from ._widget import Editor as Editor
+    from .richtext import RichText as RichText
 
 __all__ = [
     "AuthenticationFailed",
@@ -45,7 +47,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The widget and rich-text modules load ipywidgets and markdown-it on first use only.
     if name == "Editor":
-        from .widget import Editor
+        from ._widget import Editor
 
         return Editor
     if name == "RichText":

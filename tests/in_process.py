@@ -16,7 +16,7 @@ from typing import Any
 
 from jupyter_ysync.errors import MalformedMessage
 from jupyter_ysync.protocol import CloseCode
-from jupyter_ysync.server.rooms import Room
+from jupyter_ysync.server.room import Room
 from jupyter_ysync.server.store import SQLiteStore
 
 _CLOSED = object()

@@ -12,7 +12,7 @@ import pytest
 from pycrdt import Doc, Text, create_sync_message, create_update_message
 
 from jupyter_ysync.protocol import CloseCode
-from jupyter_ysync.server.rooms import MAX_HELD_UPDATES, Room
+from jupyter_ysync.server.room import MAX_HELD_UPDATES, Room
 from jupyter_ysync.server.store import SQLiteStore
 from jupyter_ysync.updates import replay
 from tests.documents import text_of

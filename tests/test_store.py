@@ -13,7 +13,7 @@ from pycrdt import Doc, Text
 
 from jupyter_ysync.errors import AlreadyRunning, NotRunning
 from jupyter_ysync.server import store as store_module
-from jupyter_ysync.server.rooms import Room
+from jupyter_ysync.server.room import Room
 from jupyter_ysync.server.store import SQLiteStore, compact_updates
 from jupyter_ysync.updates import REPLAY_BATCH
 from tests.documents import doc_of, edits, text_of

@@ -45,7 +45,7 @@ from pycrdt import (
 )
 
 from jupyter_ysync.protocol import EMPTY_UPDATE, ROOT_TEXT, parse_state_vector, sync_step2_message
-from jupyter_ysync.server.rooms import Room
+from jupyter_ysync.server.room import Room
 from jupyter_ysync.server.store import SQLiteStore
 from tests.interop import JsPeer, install_node_peer, normalize_delta, pycrdt_delta
 from tests.raw_peer import RawPeer
@@ -274,6 +274,8 @@ class Scenario(NamedTuple):
 
     writers: int
     edits: list[Edit]
+    history: History
+    """The writers' updates, made once: the deliveries index into its atoms."""
     compact_after: int
     """The room's compaction threshold (0: never), so that some checks read a compacted log."""
     events: list[Event]
@@ -289,7 +291,8 @@ PAUSES: st.SearchStrategy[Event] = st.sampled_from((Flush(), Yield()))
 def scenarios(draw: st.DrawFn) -> Scenario:
     writers = draw(st.integers(2, len(WRITERS)))
     edits = draw(st.lists(EDITS, min_size=5, max_size=20))
-    count = len(write(writers, edits).atoms)
+    history = write(writers, edits)
+    count = len(history.atoms)
     atom = st.integers(0, max(count - 1, 0))
     sender = st.integers(0, SENDERS - 1)
     deliveries = st.builds(
@@ -314,6 +317,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(
         writers,
         edits,
+        history,
         draw(st.sampled_from((0, 0, 3))),
         draw(st.lists(events, min_size=4, max_size=24)) if count else [],
         finale,
@@ -321,7 +325,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 
 class RecordingPeer:
-    """A peer as the room sees it (:class:`jupyter_ysync.server.rooms.Peer`), recording frames.
+    """A peer as the room sees it (:class:`jupyter_ysync.server.room.Peer`), recording frames.
 
     Unlike :class:`tests.fakes.FakePeer` it applies nothing as it comes: a peer that sends
     updates lacks its own in what it is sent, and a replica of only that meets the Yrs bug.
@@ -461,7 +465,7 @@ class Harness:
 
 
 async def play(scenario: Scenario, store: SQLiteStore, name: str) -> None:
-    history = write(scenario.writers, scenario.edits)
+    history = scenario.history
     room = Room(name, store, compact_after=scenario.compact_after)
     room.load(await store.load(name))
     harness = Harness(room, store, history.atoms)
@@ -514,6 +518,8 @@ class Wire(NamedTuple):
     """Two writers' updates, delivered to the server by two raw peers."""
 
     edits: list[Edit]
+    history: History
+    """The writers' updates, made once: the deliveries index into its atoms."""
     prefix: list[Deliver]
     """Some updates, with duplicates and in any order: gaps, most of the time."""
     rest: list[Deliver]
@@ -523,7 +529,8 @@ class Wire(NamedTuple):
 @st.composite
 def wires(draw: st.DrawFn) -> Wire:
     edits = draw(st.lists(EDITS, min_size=4, max_size=12))
-    count = len(write(2, edits).atoms)
+    history = write(2, edits)
+    count = len(history.atoms)
     atom = st.integers(0, max(count - 1, 0))
     sender = st.integers(0, 1)
     deliveries = st.builds(
@@ -533,7 +540,7 @@ def wires(draw: st.DrawFn) -> Wire:
     )
     prefix = draw(st.lists(deliveries, min_size=1, max_size=2 * count)) if count else []
     rest = [Deliver(draw(sender), (i,)) for i in draw(st.permutations(range(count)))]
-    return Wire(edits, prefix, rest)
+    return Wire(edits, history, prefix, rest)
 
 
 @pytest.fixture(scope="session")
@@ -620,7 +627,7 @@ async def js_holds(js: JsPeer, expected: Snapshot, when: str, timeout: float = 1
 
 
 async def over_the_wire(wire: Wire, room: str, url_of: Callable[..., str], app: Any) -> None:
-    history = write(2, wire.edits)
+    history = wire.history
     url = url_of(room)
     token = parse_qs(urlsplit(url).query)["token"][0]
     js = JsPeer(url_of(room, None).rsplit("/", 1)[0], room, token, name=room, hold=True)

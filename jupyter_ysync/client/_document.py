@@ -22,7 +22,6 @@ from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoMan
 
 from ..errors import ConnectionFailed
 from ..protocol import EMPTY_UPDATE, KERNEL_KIND, ROOT_TEXT, validate_room_name
-from ..richtext._units import to_units, units_of
 from ._discovery import resolve_server
 from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
 
@@ -185,6 +184,8 @@ class SharedDocument:
             A function that unsubscribes the callback.
         """
         if not self._callbacks:
+            from ..richtext import units_of  # the rich-text model loads on first use
+
             self._units = units_of(self._ytext)
             self._text_subscription = self._ytext.observe(self._on_text)
         self._callbacks.append(callback)
@@ -329,6 +330,8 @@ class SharedDocument:
             return
         origin = event.transaction.origin
         remote = origin == REMOTE_ORIGIN
+        from ..richtext import to_units
+
         delta, self._units = to_units(list(event.delta), self._units)  # type: ignore[attr-defined]
         change = ChangeEvent(
             delta=delta,

@@ -1,5 +1,5 @@
-"""The room server: a jupyter_server extension hosting collaboration rooms."""
+"""The room server: a jupyter_server extension hosting collaboration rooms.
 
-from .app import YSyncApp
-
-__all__ = ["YSyncApp"]
+Empty on purpose: importing ``jupyter_ysync.server.store`` or ``.room`` must not load tornado
+or jupyter_server (the extension app is ``jupyter_ysync.server.app.YSyncApp``).
+"""

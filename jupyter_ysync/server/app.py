@@ -16,10 +16,10 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..protocol import TOKEN_ENV, URL_ENV
+from .framing import websocket_frame
 from .handlers import RoomContentHandler, RoomsHandler, RoomSocket
-from .rooms import RoomManager
+from .manager import RoomManager
 from .store import SQLiteStore
-from .websocket import websocket_frame
 
 MiB = 1024 * 1024
 

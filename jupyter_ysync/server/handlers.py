@@ -11,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from typing import Any, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import User
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
+from pycrdt import Text
 from tornado import web
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
 from ..errors import InvalidRoomName, MalformedMessage, RoomNotFound
-from ..protocol import CloseCode, validate_room_name
-from .rooms import Room, RoomManager
-from .websocket import RoomProtocol, close_reason
+from ..protocol import ROOT_TEXT, CloseCode, validate_room_name
+from ..richtext import RichText
+from .framing import RoomProtocol, close_reason
+from .manager import RoomInfo, RoomManager
+from .room import Room
 
 AUTH_RESOURCE = "ysync"
 
@@ -150,7 +154,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             except RoomNotFound as error:
                 raise web.HTTPError(404, reason="Room not found", log_message=str(error)) from error
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(info))
+            self.finish(json.dumps(room_view(info)))
             return
         self.can_write = await self._authorize("write")
         user = self.current_user
@@ -299,6 +303,19 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         self.finish(json.dumps({"message": message, "reason": self._reason}))
 
 
+def room_view(info: RoomInfo) -> dict[str, Any]:
+    """A room's REST representation."""
+    last = info.last_modified
+    return {
+        "name": info.name,
+        "loaded": info.loaded,
+        "peers": info.peers,
+        "size": info.size,
+        "updates": info.updates,
+        "last_modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None,
+    }
+
+
 def _bytes_sent(stream: IOStream) -> int:
     """Bytes the socket has taken from the stream so far (tornado keeps the count)."""
     return int(getattr(stream, "_total_write_done_index", 0))
@@ -316,7 +333,7 @@ class RoomsHandler(_YSyncAuthMixin, APIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         await self._require("read")
-        self.finish(json.dumps(await self.manager.list()))
+        self.finish(json.dumps([room_view(info) for info in await self.manager.list()]))
 
 
 CONTENT_FORMATS = ("text", "delta", "html", "markdown")
@@ -343,7 +360,7 @@ class RoomContentHandler(_YSyncAuthMixin, APIHandler):
                 log_message=f"format={kind!r}: use one of {', '.join(CONTENT_FORMATS)}.",
             )
         try:
-            text = await self.manager.rich_text(name)
+            text = RichText((await self.manager.snapshot(name)).get(ROOT_TEXT, type=Text))
         except RoomNotFound as error:
             raise web.HTTPError(404, reason="Room not found", log_message=str(error)) from error
         if kind == "delta":
