@@ -1,6 +1,8 @@
 # Two entry points, each doing all of its set-up on a fresh machine:
 #   make lab    JupyterLab with the extension, on notebooks/ (the quickstart open)
-#   make test   every test: lint, types, unit, server, interop (node, y-py), browser (chromium)
+#   make test   every test: lint, types, unit, server, interop (node, y-py), browser (chromium),
+#               with coverage
+# For the daily loop: make test-fast (no browser, no interop), make fuzz, make benchmark.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PORT ?= 8888
 
-.PHONY: lab test setup browser lint benchmark fuzz clean
+.PHONY: lab test test-fast setup browser lint benchmark fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +30,14 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
 
+# The printed URL opens the quickstart.
 lab: setup
 	$(BIN)/jupyter lab --no-browser $(ROOT_FLAG) --port=$(PORT) \
-	  --ServerApp.root_dir=notebooks notebooks/quickstart.ipynb
+	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/quickstart.ipynb
 
 lint: setup lint-ts
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check jupyter_ysync
+	$(BIN)/ruff format --check jupyter_ysync tests benchmarks
 	$(BIN)/mypy
 
 # The labextension's TypeScript: prettier, eslint, then the jest unit tests. jlpm's
@@ -50,7 +53,10 @@ labextension/node_modules/.yarn-state.yml: labextension/package.json labextensio
 	touch $@
 
 test: setup browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not browser and not interop"
 
 benchmark: setup
 	$(BIN)/pip install --quiet -e ".[test,bench]"

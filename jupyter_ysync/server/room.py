@@ -12,7 +12,11 @@ Nothing here knows about tornado: a peer is anything with ``send_frame`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +93,25 @@ class _PeerState:
 
 
 _Pending = tuple[Peer, "YSyncMessageType | None", bytes, "UpdateShape | None"]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).malloc_trim
+    return None
+
+
+_MALLOC_TRIM = _malloc_trim() if sys.platform.startswith("linux") else None
+
+
+def release_free_memory() -> None:
+    """Give the heap pages freed since to the operating system (glibc only).
+
+    glibc keeps freed pages for reuse: after compacting a 10 or 20 MiB room, the server's RSS
+    stayed 20 or 40 MiB higher for good (benchmarks/, compaction scenario).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def join_parts(*parts: bytes) -> bytes:
@@ -455,6 +478,7 @@ class Room:
             await self._store.compact(self.name, self.doc.get_update())
         except Exception as error:  # the log stays as it was: nothing is lost
             self._log.warning("Room %s could not be compacted: %s", self.name, error)
+        release_free_memory()
 
     def _fan_out(self, applied: list[tuple[Peer, bytes]], update: bytes) -> None:
         senders = {peer for peer, _ in applied}
