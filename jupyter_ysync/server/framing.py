@@ -37,6 +37,9 @@ def close_reason(reason: str) -> str:
 
 PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
 
+_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+"""Continuation, text, binary, close, ping, pong: the others are reserved (§5.2)."""
+
 
 class RoomProtocol(WebSocketProtocol13):
     """Tornado's protocol for room sockets: our frame reader, and 1009 reported as 4413."""
@@ -61,6 +64,9 @@ class RoomProtocol(WebSocketProtocol13):
             self._fail(PROTOCOL_ERROR, "unmasked frame: a client must mask every frame")
             return
         length = second & 0x7F
+        if opcode not in _OPCODES:
+            self._fail(PROTOCOL_ERROR, f"unknown opcode {opcode}")
+            return
         if control and (length >= 126 or not final):
             self._fail(PROTOCOL_ERROR, "control frames must be final and under 126 bytes")
             return
@@ -92,6 +98,12 @@ class RoomProtocol(WebSocketProtocol13):
             elif not final:
                 self._fragmented_message_opcode = opcode  # type: ignore[assignment]
                 self._fragmented_message_buffer = bytearray(data)
+                return
+        if opcode == 0x1:
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                self._fail(CloseCode.INVALID_DATA, "a text frame that is not UTF-8")
                 return
         handled = self._handle_message(opcode, data)
         if handled is not None:
