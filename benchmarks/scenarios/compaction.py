@@ -13,11 +13,12 @@ peer sends a one-character update, the other timestamps its arrival. A
 compaction that holds the event loop, or the store's writer thread (which
 commits every room's updates, so gates every room's fan-out), shows as probe
 latency in a window around it. The figures, per compaction: the server's RSS
-just before the update that triggers it and one second after the store's log
-is one row again, and the probes' p99 and max latency in the window from that
-update's send until 0.5 s after the log is one row; against the probes' p99
-while the room grows, outside those windows. At the end: RSS once the room
-has been idle for a few seconds, and once it has unloaded.
+just before the update that triggers it, its peak until the store's log is
+one row again and its value one second after that; the probes' p99 and max
+latency in the window from that update's send until 0.5 s after the log is
+one row, against their p99 while the room grows, outside those windows. At
+the end: RSS once the room has been idle for a few seconds, and once it has
+unloaded.
 
 The writer's updates are encoded before the server starts, so the generator
 does no big edit while it times the probes (a 50 KiB append to a 30 MiB text
