@@ -1,6 +1,6 @@
 /**
- * Unit tests for the pure modules (room names, status, people): ts-jest in
- * node, no DOM and no JupyterLab.
+ * Unit tests for the pure modules (room names, status, people, the final
+ * newline): ts-jest in node, no DOM and no JupyterLab.
  */
 module.exports = {
   testEnvironment: 'node',
@@ -9,7 +9,12 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
   },
-  collectCoverageFrom: ['src/people.ts', 'src/protocol.ts', 'src/status.ts'],
+  collectCoverageFrom: [
+    'src/people.ts',
+    'src/protocol.ts',
+    'src/richtext.ts',
+    'src/status.ts'
+  ],
   coverageReporters: ['text'],
   coverageThreshold: { global: { lines: 95, branches: 90 } }
 };

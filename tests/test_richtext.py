@@ -61,6 +61,15 @@ def test_no_newline_is_added_when_the_text_ends_with_one() -> None:
     assert rich.delta[-1] == {"insert": "\n", "attributes": {"header": 1}}
 
 
+def test_deleting_the_final_newline_leaves_an_implicit_plain_one() -> None:
+    # The final-newline contract: the line format went with the newline that held it.
+    _, _, rich = new_text()
+    rich.insert(0, "Title\n", {"header": 1})
+    rich.delete(5)
+    assert str(rich) == "Title"
+    assert rich.delta == [{"insert": "Title\n"}]
+
+
 def test_trailing_newline_follows_an_embed() -> None:
     _, _, rich = new_text()
     rich.insert(0, "x")

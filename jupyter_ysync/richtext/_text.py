@@ -294,15 +294,21 @@ class RichText:
 
     @property
     def delta(self) -> list[Op]:
-        """The content as Quill ops, equal to ``quill.getContents().ops`` in an editor bound to
-        this text with y-quill.
+        """The content as Quill ops, equal to ``quill.getContents().ops`` in every editor on
+        this text.
 
-        Quill always ends a document with a newline. When the text does not end with one, it
-        is shown here (``{"insert": "\\n"}``, merged into a plain last op), as the editor shows
-        it; when it does, nothing is added (an editor that was already open when that newline
-        arrived may show one more empty line: y-quill does not reconcile the two). Line formats
-        are shown on newlines only and inline formats on the rest, as Quill renders them;
-        ``{"code-block": True}`` shows as ``"plain"``; numbers that are whole are ints.
+        The final-newline contract, written here once for every peer: the text is the
+        document, shown with one final newline, the text's own when it ends with ``"\\n"``,
+        else an implicit plain one (``{"insert": "\\n"}``, merged into a plain last op). Every
+        editor shows exactly that, however long it has been open (``RichTextBinding``, in
+        ``labextension/src/binding.ts`` and ``richtext.ts``): Quill always ends with a newline,
+        so after a remote change an editor drops an extra empty last line, or a line format
+        the text no longer holds; and when its user adds a line or sets a line format at the
+        end of a text without a final newline, the editor stores that newline in the text.
+
+        Line formats are shown on newlines only and inline formats on the rest, as Quill
+        renders them; ``{"code-block": True}`` shows as ``"plain"``; numbers that are whole
+        are ints.
         """
         self._refresh()
         ops: list[Op] = []

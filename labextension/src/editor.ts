@@ -19,10 +19,10 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import Quill from 'quill';
 import QuillCursors from 'quill-cursors';
-import { QuillBinding } from 'y-quill';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 
+import { RichTextBinding } from './binding';
 import { YjsHistory } from './history';
 import { IUser } from './identity';
 import { IPeer, IPerson, headcount } from './people';
@@ -97,7 +97,9 @@ export class YEditor implements IDisposable {
     // Quill inserts the toolbar before its container, inside `node`.
     this.node.appendChild(this._statusNode);
 
-    this._binding = new QuillBinding(
+    // Keeps Quill to the final-newline contract (`RichText.delta`): this
+    // editor and every other peer show the same document.
+    this._binding = new RichTextBinding(
       this.text,
       this.quill,
       this.connection.awareness
@@ -358,7 +360,7 @@ export class YEditor implements IDisposable {
   }
 
   private _trans: TranslationBundle;
-  private _binding: QuillBinding;
+  private _binding: RichTextBinding;
   private _statusNode: HTMLDivElement;
   private _readOnly = false;
   private _toolbar = true;

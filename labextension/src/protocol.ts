@@ -4,7 +4,12 @@
  * the room-name rule, the close codes and the awareness fields. No I/O.
  */
 
-/** The room's root `Y.Text`, shared with the server and the Python peers. */
+/**
+ * The room's root `Y.Text`, shared with the server and the Python peers. It
+ * is the document; every peer shows it under the final-newline contract (its
+ * own final newline, else an implicit plain one: `RichText.delta` in Python,
+ * `richtext.ts` here).
+ */
 export const ROOT_TEXT = 'content';
 
 /** The websocket route under the server's base URL; the room name follows. */

@@ -13,6 +13,9 @@ these tests never download one. Fixtures:
 - ``room``: a room name unique to the test; ``peer``: the test's own Python
   peer of that room, to arrange content and to check what the room holds.
 
+Helpers: ``room_editor(lab, room, body)`` runs JavaScript on the editor of a
+room's panel, ``quill_delta(lab, room)`` reads what its Quill shows.
+
 Every wait is on a selector or a condition, inside a timeout.
 """
 
@@ -365,6 +368,24 @@ class Lab:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path))
         return path
+
+
+def room_editor(lab: Lab, room: str, body: str) -> Any:
+    """Evaluate ``body`` with ``editor``, the YEditor of ``room``'s panel, in scope."""
+    return lab.page.evaluate(
+        f"""room => {{
+            const panel = [...window.jupyterapp.shell.widgets('main')]
+                .find(w => w.id === 'jp-ysync-room-' + room);
+            const editor = panel.content.editor;
+            {body}
+        }}""",
+        room,
+    )
+
+
+def quill_delta(lab: Lab, room: str) -> list[dict[str, Any]]:
+    """What the Quill of ``room``'s panel shows, as a delta (``getContents().ops``)."""
+    return room_editor(lab, room, "return editor.quill.getContents().ops;")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from playwright.sync_api import Locator
 
 from jupyter_ysync import SharedDocument
-from tests.browser.conftest import Lab
+from tests.browser.conftest import Lab, quill_delta, room_editor
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-def room_editor(lab: Lab, room: str, body: str) -> Any:
-    """Evaluate ``body`` with ``editor``, the panel's YEditor, in scope."""
-    return lab.page.evaluate(
-        f"""room => {{
-            const panel = [...window.jupyterapp.shell.widgets('main')]
-                .find(w => w.id === 'jp-ysync-room-' + room);
-            const editor = panel.content.editor;
-            {body}
-        }}""",
-        room,
-    )
-
-
-def quill_delta(lab: Lab, room: str) -> list[dict[str, Any]]:
-    """What the panel's Quill shows, as a delta."""
-    return room_editor(lab, room, "return editor.quill.getContents().ops;")  # type: ignore[no-any-return]
 
 
 def carets(lab: Lab, room: str, name: str) -> list[int]:
@@ -105,14 +86,9 @@ def test_two_people_see_each_others_caret_and_converge(
     for lab in (ada, grace):
         room_editor(lab, room, "editor.provider.connect();")
 
-    def browser_text(lab: Lab) -> str:
-        return room_editor(lab, room, "return editor.quill.getText();")  # type: ignore[no-any-return]
-
     def converged() -> bool:
-        if quill_delta(ada, room) != quill_delta(grace, room):
-            return False
-        # Quill shows one more final newline than a text ending with one (see RichText.delta).
-        return browser_text(ada).rstrip("\n") == str(peer.text).rstrip("\n")
+        # Both editors show the text as Python reads it, final newline included.
+        return quill_delta(ada, room) == quill_delta(grace, room) == peer.text.delta
 
     wait_until(converged, timeout=20, what="Ada, Grace and Python to hold the same document")
     text = str(peer.text)
