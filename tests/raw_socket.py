@@ -8,24 +8,14 @@ import os
 import socket
 from urllib.parse import urlsplit
 
+from benchmarks.fuzzing import ws_frame
+
 
 def frame(
     opcode: int, payload: bytes, *, final: bool = True, rsv: int = 0, masked: bool = True
 ) -> bytes:
-    """A client frame, masked as RFC 6455 requires unless ``masked`` is False."""
-    head = bytes(((0x80 if final else 0) | rsv | opcode,))
-    bit = 0x80 if masked else 0
-    length = len(payload)
-    if length < 126:
-        head += bytes((bit | length,))
-    elif length <= 0xFFFF:
-        head += bytes((bit | 126,)) + length.to_bytes(2, "big")
-    else:
-        head += bytes((bit | 127,)) + length.to_bytes(8, "big")
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    """A client frame with a random mask, as RFC 6455 requires unless ``masked`` is False."""
+    return ws_frame(opcode, payload, final=final, rsv=rsv, masked=masked, mask=os.urandom(4))
 
 
 class RawSocket:
