@@ -16,6 +16,7 @@ from .client import SharedDocument as SharedDocument
 from .client import connect as connect
 from .errors import AuthenticationFailed as AuthenticationFailed
 from .errors import ConnectionFailed as ConnectionFailed
+from .errors import FileRefused as FileRefused
 from .errors import InvalidRoomName as InvalidRoomName
 from .errors import ReadOnlyError as ReadOnlyError
 from .errors import RoomNotFound as RoomNotFound
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectionFailed",
     "ConnectionStatus",
     "Editor",
+    "FileRefused",
     "InvalidRoomName",
     "ReadOnlyError",
     "RichText",

@@ -82,8 +82,27 @@ class Editor(DOMWidget):
     #: This kernel's own peer of the room, opened on first use of :attr:`doc`.
     _doc: SharedDocument | None = None
 
-    def __init__(self, room: str, **kwargs: Any) -> None:
+    def __init__(self, room: str | None = None, *, path: str | None = None, **kwargs: Any) -> None:
+        """
+        Args:
+            room: The room to edit.
+            path: Instead of ``room``: a ``.md``/``.html`` file (relative to the server's root)
+                to edit as a shared document; the server saves it and merges outside edits.
+            kwargs: The traits below (``height``, ``read_only``, ``placeholder``...).
+
+        Raises:
+            FileRefused: ``path`` cannot open as a shared document (see ``connect``).
+        """
+        if (room is None) == (path is None):
+            raise TypeError("Editor() takes a room name or path=..., not both (nor neither)")
+        doc = None
+        if path is not None:
+            from .client import connect
+
+            doc = connect(path=path)
+            room = doc.room
         super().__init__(room=room, **kwargs)
+        self._doc = doc
 
     @validate("room")
     def _validate_room(self, proposal: Bunch) -> str:

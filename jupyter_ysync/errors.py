@@ -10,6 +10,8 @@ Hierarchy::
     ├── ReadOnlyError (PermissionError)   a write on a read-only connection
     ├── ConnectionFailed (ConnectionError)  the server could not be reached or synced in time
     ├── MalformedMessage (ValueError)     bytes that are not a valid y-websocket message or update
+    ├── FileRefused (ValueError)          a file that cannot be a shared document (missing,
+    │                                     not UTF-8 text, too large, unsupported, not allowed)
     ├── AlreadyRunning (RuntimeError)     start() on a store, manager or transport already started
     └── NotRunning (RuntimeError)         one used or stopped before start() or after stop()
 """
@@ -48,6 +50,18 @@ class ConnectionFailed(YSyncError, ConnectionError):
 class MalformedMessage(YSyncError, ValueError):
     """A peer sent bytes that are not a valid y-websocket protocol v1 message, or an update
     that is not a valid Yjs update (v1 encoding); the message says what was wrong."""
+
+
+class FileRefused(YSyncError, ValueError):
+    """A file that cannot be opened as a shared document; the message says why and what to do.
+
+    ``status`` is the HTTP status the server answers with: 403 (not allowed), 404 (no such
+    file), 413 (too large) or 415 (not a UTF-8 ``.md``/``.html`` text file).
+    """
+
+    def __init__(self, message: str, status: int = 415) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AlreadyRunning(YSyncError, RuntimeError):

@@ -34,6 +34,10 @@ TOKEN_ENV = "JUPYTER_YSYNC_TOKEN"
 KERNEL_KIND = "kernel"
 """The awareness ``kind`` of a Python peer: browsers list it apart from the people."""
 
+FILE_KIND = "file"
+"""The awareness ``kind`` of the server's own state in a file's room: the file's status
+(``{"kind": "file", "file": {"path": ..., "dirty": ..., "state": ...}}``), not a person."""
+
 EMPTY_UPDATE = b"\x00\x00"
 """An update that changes nothing (what a peer with nothing to add answers)."""
 
@@ -76,6 +80,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     ROOM_DELETED = 4404
     TOO_SLOW = 4408
+    FILE_GONE = 4410
     TOO_LARGE = 4413
 
 

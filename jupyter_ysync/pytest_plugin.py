@@ -28,6 +28,7 @@ import pytest
 from traitlets.config import Config
 
 from .client import SharedDocument
+from .client._files import open_file
 
 if TYPE_CHECKING:
     from .server.app import YSyncApp
@@ -46,8 +47,9 @@ class Connect(Protocol):
 
     def __call__(
         self,
-        room: str,
+        room: str | None = ...,
         *,
+        path: str | None = ...,
         token: str | None = ...,
         presence: dict[str, Any] | None = ...,
         timeout: float = ...,
@@ -68,9 +70,15 @@ def ysync_server_config(ysync_store_path: Path) -> Config:
     Kernels get no ysync credential in the environment (it would leak into the test runner's
     own), and the garbage collector is left as it is (``gc.freeze()`` would act on the runner).
     """
+    ysync_store_path.parent.mkdir(parents=True, exist_ok=True)
     return Config(
         {
-            "ServerApp": {"jpserver_extensions": {"jupyter_ysync": True}},
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_ysync": True, "jupyter_server_fileid": True}
+            },
+            # File ids, which name file rooms, kept beside the store rather than in the user's
+            # data directory.
+            "BaseFileIdManager": {"db_path": str(ysync_store_path.parent / "file_ids.db")},
             "YSyncApp": {
                 "store_path": str(ysync_store_path),
                 "kernel_credentials": False,
@@ -121,7 +129,8 @@ def ysync_connect(
 
     Returns a synced :class:`jupyter_ysync.SharedDocument`, as :func:`jupyter_ysync.connect`
     does; every document is closed when the test ends. Keyword arguments: ``token`` (default:
-    the server's; None sends none), ``presence`` and ``timeout`` (seconds to sync).
+    the server's; None sends none), ``presence``, ``timeout`` (seconds to sync), and ``path``
+    to join a file's room instead of a named one (``await ysync_connect(path="notes.md")``).
 
     The document talks to the server from its own thread while the server runs on the test's
     event loop, so wait for remote edits without blocking that loop, for instance by polling
@@ -133,12 +142,16 @@ def ysync_connect(
     docs: list[SharedDocument] = []
 
     async def connect(
-        room: str,
+        room: str | None = None,
         *,
+        path: str | None = None,
         token: str | None = server_token,
         presence: dict[str, Any] | None = None,
         timeout: float = 10.0,
     ) -> SharedDocument:
+        if path is not None:  # a file's room, as connect(path=...) finds it
+            room = (await asyncio.to_thread(open_file, base, token, path, timeout))["room"]
+        assert room is not None, "pass a room name or path=..."
         # Made on the test's loop, as a kernel's document is made on the kernel's loop:
         # remote edits are applied there and on_change callbacks fire there.
         doc = SharedDocument(room, base, token, presence=presence)

@@ -10,6 +10,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
   },
   collectCoverageFrom: [
+    'src/files.ts',
     'src/people.ts',
     'src/protocol.ts',
     'src/richtext.ts',

@@ -7,7 +7,13 @@ from typing import Any
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 
-USERS = {"writer-token": "writer", "reader-token": "reader", "outsider-token": "outsider"}
+USERS = {
+    "writer-token": "writer",
+    "reader-token": "reader",
+    "outsider-token": "outsider",
+    "viewer-token": "viewer",
+    "nofiles-token": "nofiles",
+}
 
 
 class TokenUsersIdentityProvider(IdentityProvider):
@@ -27,9 +33,14 @@ class TokenUsersIdentityProvider(IdentityProvider):
 
 
 class ReaderAuthorizer(Authorizer):
-    """``reader`` may only read ysync rooms; ``outsider`` may not touch them at all."""
+    """``reader`` may only read ysync rooms; ``outsider`` may not touch them at all; ``viewer``
+    may read files but not write them; ``nofiles`` may not read files."""
 
     def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
+        if resource == "contents" and user.username == "viewer":
+            return action == "read"
+        if resource == "contents" and user.username == "nofiles":
+            return False
         if resource == "ysync" and user.username == "reader":
             return action == "read"
         return not (resource == "ysync" and user.username == "outsider")

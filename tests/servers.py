@@ -30,16 +30,23 @@ class ServerProcess:
     """``jupyter server`` with jupyter_ysync, on a loopback port, in its own process."""
 
     def __init__(
-        self, root: Path, *, store_path: Path | None = None, extra: tuple[str, ...] = ()
+        self,
+        root: Path,
+        *,
+        store_path: Path | None = None,
+        notebook_dir: Path | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.root = root
+        self.notebook_dir = notebook_dir or root / "notebooks"
         self.port = free_port()
         self.token = TOKEN
         self.store_path = store_path or root / "store" / "rooms.sqlite"
         self.extra = list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = root / "server.log"
-        (root / "notebooks").mkdir(parents=True, exist_ok=True)
+        self.notebook_dir.mkdir(parents=True, exist_ok=True)
+        (root / "data").mkdir(parents=True, exist_ok=True)
 
     @property
     def http_url(self) -> str:
@@ -70,9 +77,10 @@ class ServerProcess:
             "--ServerApp.open_browser=False",
             "--allow-root",
             f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root / 'notebooks'}",
+            f"--ServerApp.root_dir={self.notebook_dir}",
             # Only what the tests need: the server starts in half the time.
-            "--ServerApp.jpserver_extensions={'jupyter_ysync': True, 'jupyterlab': False,"
+            "--ServerApp.jpserver_extensions={'jupyter_ysync': True, 'jupyter_server_fileid': True,"
+            " 'jupyterlab': False,"
             " 'jupyter_lsp': False, 'jupyter_server_terminals': False, 'notebook_shim': False}",
             f"--YSyncApp.store_path={self.store_path}",
             *self.extra,

@@ -16,6 +16,7 @@ PUBLIC = [
     "ConnectionFailed",
     "ConnectionStatus",
     "Editor",
+    "FileRefused",
     "InvalidRoomName",
     "ReadOnlyError",
     "RichText",

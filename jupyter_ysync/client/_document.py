@@ -23,6 +23,7 @@ from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoMan
 from ..errors import ConnectionFailed
 from ..protocol import EMPTY_UPDATE, KERNEL_KIND, ROOT_TEXT, validate_room_name
 from ._discovery import resolve_server
+from ._files import open_file
 from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
 
 if TYPE_CHECKING:
@@ -223,6 +224,12 @@ class SharedDocument:
         return self._transport.presence.peers()
 
     @property
+    def file(self) -> dict[str, Any] | None:
+        """For a file's room (``connect(path=...)``): the file as the server reports it live
+        (``path``, ``format``, ``dirty``, ``last_saved``, ``state``...); None otherwise."""
+        return self._transport.presence.file()
+
+    @property
     def client_id(self) -> int:
         """This peer's Yjs client id (32 bits, as browsers use)."""
         return int(self._ydoc.client_id)
@@ -350,10 +357,11 @@ def _caret_position(doc: Doc[Any], index: int) -> dict[str, Any]:
 
 
 def connect(
-    room: str,
+    room: str | None = None,
     url: str | None = None,
     token: str | None = None,
     *,
+    path: str | None = None,
     timeout: float = 10.0,
     presence: dict[str, Any] | None = None,
 ) -> SharedDocument:
@@ -361,6 +369,9 @@ def connect(
 
     Args:
         room: The room name (1-128 characters of ``A-Z a-z 0-9 . _ - ~ :``).
+        path: Instead of ``room``: a ``.md`` or ``.html`` file (relative to the server's root)
+            to edit as a shared document. Its room is named by its file id, so it follows
+            renames; the server saves the room to the file and merges outside edits.
         url: The Jupyter server's URL (``http(s)://`` or ``ws(s)://``, base URL included), or
             a page's URL as the browser shows it (``http://127.0.0.1:8888/lab?token=...``).
             Default: ``$JUPYTER_YSYNC_URL``, else the first running Jupyter server.
@@ -372,6 +383,8 @@ def connect(
 
     Raises:
         InvalidRoomName: the name breaks the rule above.
+        FileRefused: ``path`` is missing, not a UTF-8 ``.md``/``.html`` file, too large, or
+            not readable by this user.
         ServerNotFound: no URL given and none found.
         AuthenticationFailed: the server refused the credential.
         ConnectionFailed: nothing listens at the address (at once), or the room did not
@@ -381,9 +394,16 @@ def connect(
 
         doc = connect("notes")
         doc.text.insert(0, "Hello from Python\\n")
+        report = connect(path="notes/report.md")
     """
-    validate_room_name(room)
+    if (room is None) == (path is None):
+        raise TypeError("connect() takes a room name or path=..., not both (nor neither)")
+    if room is not None:
+        validate_room_name(room)
     base, token = resolve_server(url, token)
+    if path is not None:
+        room = validate_room_name(str(open_file(base, token, path, timeout)["room"]))
+    assert room is not None
     doc = SharedDocument(room, base, token, presence=presence, fail_fast=bool(timeout))
     if timeout:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pycrdt import Awareness, Doc, create_awareness_message
 
+from ..protocol import FILE_KIND
 from ._loop import BackgroundLoop
 
 AWARENESS_RENEW_SECONDS = 15.0
@@ -72,9 +73,22 @@ class Presence:
             self._loop.call_soon(self._schedule_cursor)
 
     def peers(self) -> dict[int, dict[str, Any]]:
-        """A snapshot of every state in the room, this peer's included."""
+        """A snapshot of every peer's state in the room, this peer's included (not the
+        server's own file status: see :meth:`file`)."""
         with self._lock:
-            return {cid: dict(state) for cid, state in self._awareness.states.items()}
+            return {
+                cid: dict(state)
+                for cid, state in self._awareness.states.items()
+                if state.get("kind") != FILE_KIND
+            }
+
+    def file(self) -> dict[str, Any] | None:
+        """The status of the room's file as the server publishes it, or None."""
+        with self._lock:
+            for state in self._awareness.states.values():
+                if state.get("kind") == FILE_KIND and isinstance(state.get("file"), dict):
+                    return dict(state["file"])
+        return None
 
     # -- on the loop -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from ._validate import (
     _past_end,
 )
 from .delta import BLOCK_FORMATS, Op, push
+from .diff import diff_ops
 from .html import delta_to_html
 
 
@@ -289,6 +290,73 @@ class RichText:
                 raise _past_end(index, content.size)
             write.end = write.engine().run(content, parsed)
 
+    def set_delta(self, ops: Sequence[Op] | Mapping[str, Any]) -> None:
+        """Make the content exactly ``ops`` (a document: inserts only), changing only what
+        differs, in one transaction.
+
+        The change is applied as the minimal edit (:func:`~jupyter_ysync.richtext.diff.diff_ops`)
+        from the current content, so other peers' concurrent edits elsewhere survive and one
+        undo reverts it. Nothing is applied if an op is invalid.
+
+        Example::
+
+            rich.set_delta([{"insert": "Title"}, {"insert": "\\n", "attributes": {"header": 1}}])
+
+        Raises:
+            ValueError: an op is malformed or is not an insert.
+        """
+        items: Sequence[Op] = ops.get("ops", []) if isinstance(ops, Mapping) else ops
+        if any(not isinstance(op, Mapping) or "insert" not in op for op in items):
+            raise ValueError("set_delta takes a document: insert ops only, as `delta` reads")
+        target = _canonical(items)
+        with _Write(self) as write:
+            changes = diff_ops(self._read(), target)
+            if changes:
+                parsed = _parse_ops(changes)
+                engine = write.engine()
+                engine.check(self._offsets.read(write.native), parsed)
+                write.end = engine.run(self._offsets.read(write.native), parsed)
+
+    def set_text(self, text: str) -> None:
+        """Make the content the plain ``text`` (no formats), changing only what differs.
+
+        Example::
+
+            rich.set_text("Hello\\nworld\\n")
+            str(rich)  # 'Hello\\nworld\\n'
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        self.set_delta([{"insert": text}] if text else [])
+
+    def set_markdown(self, markdown: str) -> None:
+        """Make the content the Markdown document ``markdown``, changing only what differs.
+
+        Read by :func:`~jupyter_ysync.richtext.lossless.parse`: what rich text cannot show
+        (tables, raw HTML, front matter...) becomes verbatim source lines.
+
+        Example::
+
+            rich.set_markdown("# Title\\n\\nSome *text*\\n")
+        """
+        from .lossless import parse  # markdown-it loads on first use
+
+        self.set_delta(parse(markdown, "markdown").ops)
+
+    def set_html(self, html: str) -> None:
+        """Make the content the HTML document ``html``, changing only what differs.
+
+        Read by :func:`~jupyter_ysync.richtext.lossless.parse`: unsupported elements become
+        verbatim source lines, never live markup.
+
+        Example::
+
+            rich.set_html("<h1>Title</h1><p>Some <em>text</em></p>")
+        """
+        from .lossless import parse
+
+        self.set_delta(parse(html, "html").ops)
+
     # ---------------------------------------------------------------------------------------
     # reads
 
@@ -311,6 +379,10 @@ class RichText:
         are ints.
         """
         self._refresh()
+        return self._read()
+
+    def _read(self) -> list[Op]:
+        """:attr:`delta` without refreshing (callable inside a write)."""
         ops: list[Op] = []
         ends_with_newline = False
         for value, attrs in self._text.diff():
@@ -457,6 +529,14 @@ class _Write:
     def engine(self) -> _Engine:
         """The delta interpreter, writing in this transaction."""
         return _Engine(self._text, self.native)
+
+
+def _canonical(ops: Sequence[Op]) -> list[Op]:
+    """``ops`` as :attr:`RichText.delta` would read them back once applied (checks them)."""
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    scratch = RichText(doc.get("content", type=pycrdt.Text))
+    scratch.apply_delta(ops)
+    return scratch._read()
 
 
 def _embed(value: Any) -> dict[str, Any]:

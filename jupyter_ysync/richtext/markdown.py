@@ -318,9 +318,14 @@ def markdown_to_delta(markdown: str) -> list[Op]:
     """
     if not isinstance(markdown, str):
         raise TypeError(f"markdown must be a str, not {type(markdown).__name__}")
+    return _tokens_to_ops(_MARKDOWN.parse(markdown))
+
+
+def _tokens_to_ops(tokens: Iterable[Token]) -> list[Op]:
+    """Insert ops of a markdown-it block token stream (whole or a run of top-level blocks)."""
     ops: list[Op] = []
     block = _Block()
-    for token in _MARKDOWN.parse(markdown):
+    for token in tokens:
         kind = token.type
         if block.enter(token):
             continue

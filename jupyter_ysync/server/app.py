@@ -16,12 +16,18 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..protocol import TOKEN_ENV, URL_ENV
+from .file_handlers import FileActionHandler, FileHandler
+from .files import FileRooms, on_contents_event
 from .framing import websocket_frame
 from .handlers import RoomContentHandler, RoomsHandler, RoomSocket
+from .http_sync import DEFAULT_MAX_WAIT, DEFAULT_SESSION_TIMEOUT, HttpSync, http_sync_handlers
 from .manager import RoomManager
 from .store import SQLiteStore
+from .system_peer import ReadStates
 
 MiB = 1024 * 1024
+
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 class YSyncApp(ExtensionApp):
@@ -86,6 +92,49 @@ class YSyncApp(ExtensionApp):
         " so that `jupyter_ysync.connect()` needs no arguments (default True).",
     )
 
+    save_delay = Float(
+        1.0,
+        config=True,
+        help="Seconds after the last change before a file's room is written to its file"
+        " (default 1).",
+    )
+    max_save_delay = Float(
+        10.0,
+        config=True,
+        help="Seconds of continuous editing after which a file's room is written anyway"
+        " (default 10).",
+    )
+    max_file_size = Int(
+        16 * MiB,
+        config=True,
+        help="Largest .md/.html file, in bytes, that opens as a shared document (default 16 MiB).",
+    )
+    file_poll_interval = Float(
+        5.0,
+        config=True,
+        help="Seconds between checks of each open file's last_modified through the"
+        " ContentsManager, for edits made outside the room (default 5). Local files are also"
+        " watched with inotify, which sees a change at once.",
+    )
+    watch_files = Bool(
+        True,
+        config=True,
+        help="Watch open local files with inotify (watchfiles) besides polling (default True).",
+    )
+
+    http_max_wait = Float(
+        DEFAULT_MAX_WAIT,
+        config=True,
+        help="Longest long poll an HTTP client may ask for (GET ysync/rooms/{room}/updates"
+        "?wait=...), in seconds (default 30); a larger wait is refused with 400.",
+    )
+    http_session_timeout = Float(
+        DEFAULT_SESSION_TIMEOUT,
+        config=True,
+        help="Seconds an HTTP client's session (X-YSync-Session) stays in its room after its"
+        " last request ended (default 30); its awareness states then leave the room.",
+    )
+
     @default("store_path")
     def _default_store_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "ysync" / "rooms.sqlite")
@@ -116,6 +165,30 @@ class YSyncApp(ExtensionApp):
             frame=websocket_frame,
             log=self.log,
         )
+        self.files = FileRooms(
+            self.manager,
+            self.serverapp.contents_manager if self.serverapp else None,
+            self._file_ids,
+            self.store,
+            save_delay=self.save_delay,
+            max_save_delay=self.max_save_delay,
+            max_file_size=self.max_file_size,
+            poll_interval=self.file_poll_interval,
+            watch=self.watch_files,
+            log=self.log,
+        )
+        self.settings["ysync_files"] = self.files
+        self.http_sync = HttpSync(
+            self.manager,
+            session_timeout=self.http_session_timeout,
+            max_wait=self.http_max_wait,
+            log=self.log,
+        )
+        self.settings["ysync_read_states"] = ReadStates()
+        self.files.start()
+        events = getattr(self.serverapp, "event_logger", None)
+        if events is not None:  # saved, renamed or deleted through Jupyter: look at once
+            events.add_listener(schema_id=CONTENTS_EVENTS, listener=on_contents_event(self.files))
         # Started here, not when the server has started: requests are served from then on.
         self._store_opened = self.store.start_soon()
         self.manager.start()
@@ -129,7 +202,19 @@ class YSyncApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/ysync/rooms", RoomsHandler, common),
+                *http_sync_handlers(
+                    self.manager,
+                    self.kernel_token,
+                    self.http_sync,
+                    max_message_size=self.max_message_size,
+                ),
+                (r"/ysync/files/(?P<path>.+)", FileHandler, common),
                 (r"/ysync/rooms/(?P<room>[^/]+)/content", RoomContentHandler, common),
+                (
+                    r"/ysync/rooms/(?P<room>[^/]+)/(?P<action>save|revert)",
+                    FileActionHandler,
+                    common,
+                ),
                 (
                     r"/ysync/rooms/(?P<room>[^/]+)",
                     RoomSocket,
@@ -173,7 +258,26 @@ class YSyncApp(ExtensionApp):
             gc.freeze()
             self.log.debug("jupyter_ysync: %d start-up objects frozen", gc.get_freeze_count())
 
+    def _file_ids(self) -> Any:
+        """jupyter-server-fileid's manager; one of our own if that extension is not enabled."""
+        file_ids = self.settings.get("file_id_manager")
+        if file_ids is None and self.serverapp is not None:
+            file_ids = self.serverapp.web_app.settings.get("file_id_manager")
+        if file_ids is None:
+            from jupyter_server_fileid.manager import ArbitraryFileIdManager
+
+            self.log.warning(
+                "jupyter_ysync: the jupyter_server_fileid extension is not enabled; file rooms"
+                " use a file id index of their own, which does not follow renames made in"
+                " JupyterLab. Enable it: jupyter server extension enable jupyter_server_fileid"
+            )
+            root = self.serverapp.root_dir if self.serverapp else os.getcwd()
+            file_ids = ArbitraryFileIdManager(root_dir=root, config=self.config, log=self.log)
+        return file_ids
+
     async def stop_extension(self) -> None:
+        self.http_sync.stop()
+        await self.files.stop()
         if self.manager.running:
             await self.manager.stop()
         if self.store.running:  # it may have failed to open

@@ -23,12 +23,14 @@ from tornado import web
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
-from ..errors import InvalidRoomName, MalformedMessage, RoomNotFound
+from ..errors import FileRefused, InvalidRoomName, MalformedMessage, RoomNotFound
 from ..protocol import ROOT_TEXT, CloseCode, validate_room_name
 from ..richtext import RichText
+from .files import FileRoom, FileRooms, is_file_room
 from .framing import RoomProtocol, close_reason
 from .manager import RoomInfo, RoomManager
 from .room import Room
+from .system_peer import ReadStates, content_ops, replace_content
 
 AUTH_RESOURCE = "ysync"
 
@@ -67,6 +69,12 @@ class _YSyncAuthMixin:
         if kernel and self.current_user is None:
             self.current_user = KERNEL_USER
 
+    async def _authorize_contents(self, action: str) -> bool:
+        result = self.authorizer.is_authorized(self, self.current_user, action, "contents")
+        if hasattr(result, "__await__"):
+            result = await result
+        return bool(result)
+
     async def _authorize(self, action: str) -> bool:
         result = self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
         if hasattr(result, "__await__"):
@@ -91,6 +99,26 @@ class _YSyncAuthMixin:
             return validate_room_name(name)
         except InvalidRoomName as error:
             raise web.HTTPError(400, reason="Invalid room name", log_message=str(error)) from error
+
+    async def _require_file(self, room: str, action: str) -> str:
+        """For a file's room: the user may ``action`` the file's contents; return its path."""
+        if not is_file_room(room):
+            return ""
+        files: FileRooms = self.settings["ysync_files"]  # type: ignore[attr-defined]
+        try:
+            path = files.require_path(room)
+        except FileRefused as error:
+            raise file_error(error) from None
+        await self._require_contents(action, path)
+        return path
+
+    async def _require_contents(self, action: str, path: str) -> None:
+        if not await self._authorize_contents(action):
+            raise web.HTTPError(
+                403,
+                reason="Forbidden",
+                log_message=f"ysync: not allowed to {action} {path}, so not its room either.",
+            )
 
 
 class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandler):
@@ -156,7 +184,13 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(room_view(info)))
             return
+        path = await self._require_file(room, "read")
         self.can_write = await self._authorize("write")
+        if path:  # a file's room follows the file's permissions
+            bound = await load_file_room(self.settings["ysync_files"], room)
+            self.can_write = (
+                self.can_write and await self._authorize_contents("write") and bound.writable
+            )
         user = self.current_user
         self.name = f"{getattr(user, 'username', user)}@{self.request.remote_ip}"
         self.log.debug("ysync: %s connecting to room %s", self.name, room)
@@ -303,6 +337,24 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         self.finish(json.dumps({"message": message, "reason": self._reason}))
 
 
+def file_error(error: FileRefused) -> web.HTTPError:
+    """The HTTP error for a file that cannot be a shared document."""
+    reasons = {403: "Forbidden", 404: "File not found", 413: "File too large"}
+    return web.HTTPError(
+        error.status,
+        reason=reasons.get(error.status, "Unsupported file"),
+        log_message=str(error),
+    )
+
+
+async def load_file_room(files: FileRooms, room: str) -> FileRoom:
+    """Load a file's room, mapping what is wrong with its file to an HTTP error."""
+    try:
+        return await files.load(room)
+    except FileRefused as error:
+        raise file_error(error) from None
+
+
 def room_view(info: RoomInfo) -> dict[str, Any]:
     """A room's REST representation."""
     last = info.last_modified
@@ -340,7 +392,14 @@ CONTENT_FORMATS = ("text", "delta", "html", "markdown")
 
 
 class RoomContentHandler(_YSyncAuthMixin, APIHandler):
-    """``GET ysync/rooms/{room}/content?format=text|delta|html|markdown``: the rich text."""
+    """``ysync/rooms/{room}/content?format=text|delta|html|markdown``: the rich text.
+
+    ``GET`` returns it as JSON (``{"room": ..., "<format>": ...}``). ``PUT`` replaces it the
+    way an old tool expects (the body is the new content; for ``delta``, a JSON list of ops or
+    ``{"ops": [...]}``), applied by the system peer as minimal edits; a file's room then saves it
+    to its file. Send ``If-Match`` with the ``ETag`` of the ``GET`` the content was read with:
+    the change is then merged three ways, and what others typed since survives.
+    """
 
     auth_resource = AUTH_RESOURCE
 
@@ -348,10 +407,7 @@ class RoomContentHandler(_YSyncAuthMixin, APIHandler):
         self.manager = manager
         self.kernel_token = kernel_token
 
-    @allow_unauthenticated
-    async def get(self, room: str) -> None:
-        name = self._room_name(room)
-        await self._require("read")
+    def _format(self) -> str:
         kind = self.get_argument("format", "text")
         if kind not in CONTENT_FORMATS:
             raise web.HTTPError(
@@ -359,10 +415,23 @@ class RoomContentHandler(_YSyncAuthMixin, APIHandler):
                 reason="Unknown format",
                 log_message=f"format={kind!r}: use one of {', '.join(CONTENT_FORMATS)}.",
             )
+        return kind
+
+    @allow_unauthenticated
+    async def get(self, room: str) -> None:
+        name = self._room_name(room)
+        await self._require("read")
+        kind = self._format()
+        if await self._require_file(name, "read"):
+            (await load_file_room(self.settings["ysync_files"], name)).import_now()
+            await self.manager.rooms[name].flushed()
         try:
-            text = RichText((await self.manager.snapshot(name)).get(ROOT_TEXT, type=Text))
+            doc = await self.manager.snapshot(name)
         except RoomNotFound as error:
             raise web.HTTPError(404, reason="Room not found", log_message=str(error)) from error
+        text = RichText(doc.get(ROOT_TEXT, type=Text))
+        states: ReadStates = self.settings["ysync_read_states"]
+        self.set_header("ETag", f'"{states.remember(name, doc.get_update())}"')
         if kind == "delta":
             self.finish(json.dumps({"room": name, "delta": text.delta}))
             return
@@ -373,3 +442,43 @@ class RoomContentHandler(_YSyncAuthMixin, APIHandler):
         else:
             content = str(text)
         self.finish(json.dumps({"room": name, kind: content}))
+
+    @allow_unauthenticated
+    async def put(self, room: str) -> None:
+        name = self._room_name(room)
+        await self._require("write")
+        kind = self._format()
+        try:
+            target = content_ops(kind, self.request.body)
+        except ValueError as error:
+            raise web.HTTPError(
+                400, reason="Invalid content", log_message=f"format={kind}: {error}"
+            ) from None
+        bound = None
+        if await self._require_file(name, "write"):
+            bound = await load_file_room(self.settings["ysync_files"], name)
+            if not bound.writable:
+                raise web.HTTPError(
+                    403,
+                    reason="Forbidden",
+                    log_message=f"{bound.path} is read-only on disk, so is its room.",
+                )
+            bound.import_now()
+        base = None
+        etag = self.request.headers.get("If-Match")
+        if etag:
+            base = self.settings["ysync_read_states"].get(name, etag)
+            if base is None:
+                raise web.HTTPError(
+                    412,
+                    reason="Precondition Failed",
+                    log_message=f"If-Match {etag}: that read of room {name!r} is no longer"
+                    " kept (or never was); GET the content again and send its ETag.",
+                )
+        live = await self.manager.get(name)
+        await live.flushed()
+        changed = replace_content(live, target, base)
+        await live.flushed()
+        if bound is not None and changed:
+            bound.mark_unsaved()
+        self.finish(json.dumps({"room": name, "changed": changed}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,20 @@ class RoomManager(Lifecycle):
         frame: Callable[..., bytes] = join_parts,
         log: logging.Logger | None = None,
     ) -> None:
+        """
+        Args:
+            store: Where rooms are loaded from and their updates appended.
+            idle_unload_delay: Seconds a room stays loaded after its last peer left.
+            compact_after: See :class:`Room`.
+            frame: See :class:`Room`.
+            log: Logger for loads, unloads and room errors.
+        """
         self.store = store
+        self.on_load: Callable[[Room, bool], Awaitable[None]] | None = None
+        """Awaited for every room loaded, with whether it had stored history, before any peer
+        joins it (file rooms bind their file here); what it raises fails the load."""
+        self.on_unload: Callable[[Room], None] | None = None
+        """Called for every room unloaded or deleted."""
         self.idle_unload_delay = idle_unload_delay
         self.compact_after = compact_after
         self._frame = frame
@@ -108,6 +121,8 @@ class RoomManager(Lifecycle):
             room.load(updates, stored.last_modified if stored else 0.0)
             if self.compact_after and len(updates) > self.compact_after:
                 await room.compact()  # no peer yet: the replica is exactly the log
+            if self.on_load is not None:
+                await self.on_load(room, bool(updates))
         except BaseException as error:
             loading.set_exception(error)
             loading.exception()  # retrieved here; joiners that wait re-raise it
@@ -146,17 +161,23 @@ class RoomManager(Lifecycle):
             self._idle(room)
             return
         del self.rooms[room.name]
+        if self.on_unload is not None:
+            self.on_unload(room)
         self._log.info("Unloaded idle room %s", room.name)
 
-    async def delete(self, name: str) -> bool:
-        """Close the room's peers and remove it and its stored history."""
+    async def delete(
+        self, name: str, *, code: int = CloseCode.ROOM_DELETED, reason: str = ""
+    ) -> bool:
+        """Close the room's peers (``code``, ``reason``) and remove it and its stored history."""
         room = self.rooms.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
         if room is not None:
-            room.close_peers(CloseCode.ROOM_DELETED, f"room {name!r} was deleted")
+            room.close_peers(code, reason or f"room {name!r} was deleted")
             await room.flushed()
+            if self.on_unload is not None:
+                self.on_unload(room)
         existed = await self.store.delete(name)
         return existed or room is not None
 

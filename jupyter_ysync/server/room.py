@@ -64,7 +64,7 @@ MAX_HELD_BYTES = 16 * 1024 * 1024
 MAX_AWARENESS_CLIENTS = 64
 """Awareness client ids one connection may announce (a browser tab or a kernel uses one)."""
 
-__all__ = ["MalformedMessage", "Peer", "Room"]
+__all__ = ["SERVER", "MalformedMessage", "Peer", "Room"]
 
 
 class Peer(Protocol):
@@ -93,6 +93,23 @@ class _PeerState:
 
 
 _Pending = tuple[Peer, "YSyncMessageType | None", bytes, "UpdateShape | None"]
+
+
+class _ServerPeer:
+    """The server itself as the author of an update (a file import or merge): never sent to."""
+
+    name = "server"
+    can_write = True
+
+    def send_frame(self, frame: bytes) -> None:
+        pass
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+SERVER: Peer = _ServerPeer()
+"""The peer :meth:`Room.submit` attributes the server's own updates to."""
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -198,6 +215,17 @@ class Room:
         self._state = None
         self._refused: set[Peer] = set()
         self.doc.observe(self._capture)
+        self.on_state_vector: Callable[[Peer, dict[int, int]], None] | None = None
+        """Called with each peer's state vector (sync step 1) before it is answered."""
+        self.on_applied: Callable[[list[Peer]], None] | None = None
+        """Called with the authors of every batch of updates once it is stored and sent."""
+        self.on_joined: Callable[[Peer], None] | None = None
+        """Called after a peer joined and was sent the room's state vector and awareness."""
+        self.version = 0
+        """Counts the batches of updates stored and sent (see :meth:`wait_changed`)."""
+        self.awareness_version = 0
+        """Counts the awareness changes relayed."""
+        self._changed = asyncio.Event()
 
     def load(self, updates: list[bytes], last_modified: float = 0.0) -> None:
         """Replay the stored log into the (empty) replica."""
@@ -219,6 +247,8 @@ class Room:
         if self.awareness.states:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send_frame(self._frame(create_awareness_message(update)))
+        if self.on_joined is not None:
+            self.on_joined(peer)
         self._log.debug("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
 
     def remove_peer(self, peer: Peer) -> None:
@@ -232,6 +262,8 @@ class Room:
             self.awareness.remove_awareness_states(gone, origin=None)
             message = create_awareness_message(self.awareness.encode_awareness_update(gone))
             self._broadcast(self._frame(message), exclude=None)
+            self.awareness_version += 1
+            self._wake()
         self._log.debug("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
         if not self.peers and self._on_empty is not None:
             self._on_empty(self)
@@ -274,7 +306,9 @@ class Room:
         kind, subtype, payload = parse_message(message)
         if kind == MessageType.SYNC:
             if subtype == YSyncMessageType.SYNC_STEP1:
-                parse_state_vector(payload)  # validated here, used once the batch is applied
+                state = parse_state_vector(payload)  # answered once the batch is applied
+                if self.on_state_vector is not None:
+                    self.on_state_vector(peer, state)
                 self._enqueue((peer, subtype, payload, None))
             elif payload == EMPTY_UPDATE:
                 pass
@@ -288,6 +322,44 @@ class Room:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send_frame(self._frame(create_awareness_message(update)))
 
+    async def wait_changed(self, version: int, awareness_version: int, timeout: float) -> bool:
+        """Wait until :attr:`version` or :attr:`awareness_version` differs from those given,
+        for at most ``timeout`` seconds; return whether it did. No task or thread per waiter:
+        every waiter shares one event, set once per change."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.version == version and self.awareness_version == awareness_version:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()  # the next change wakes the next waiters
+
+    def submit(self, update: bytes) -> None:
+        """Integrate, store and send an update the server made itself (see :data:`SERVER`).
+
+        It joins the pipeline behind what peers sent before; await :meth:`flushed` to know it
+        is stored and sent.
+        """
+        if update != EMPTY_UPDATE:
+            self._enqueue((SERVER, YSyncMessageType.SYNC_UPDATE, update, scan_update(update)))
+
+    def set_server_state(self, state: dict[str, Any] | None) -> None:
+        """Publish (or clear, with None) the server's own awareness state to every peer.
+
+        Yjs peers drop a state not renewed for 30 s: call again every 15 s to keep it.
+        """
+        self.awareness.set_local_state(state)
+        update = self.awareness.encode_awareness_update([self.doc.client_id])
+        self._broadcast(self._frame(create_awareness_message(update)), exclude=None)
+        self.awareness_version += 1
+        self._wake()
+
     def _receive_awareness(self, peer: Peer, payload: bytes) -> None:
         entries = parse_awareness(payload)
         state = self.peers.get(peer)
@@ -300,6 +372,8 @@ class Room:
         # Relay what was parsed, re-encoded: never bytes a Yjs peer would throw on.
         update = encode_awareness(entries)
         self.awareness.apply_awareness_update(update, origin=peer)
+        self.awareness_version += 1
+        self._wake()
         # Back to the sender too, as the reference server does: a peer alone in a
         # room would otherwise hear nothing and y-websocket reconnects after 30 s.
         self._broadcast(self._frame(create_awareness_message(update)), exclude=None)
@@ -398,6 +472,10 @@ class Room:
             rows = await self._store.append(self.name, update)
             self.last_modified = time.time()
             self._fan_out(applied, update)
+            self.version += 1
+            self._wake()
+            if self.on_applied is not None:
+                self.on_applied([peer for peer, _ in applied])
             if self.compact_after and rows > self.compact_after:
                 # Now the replica holds exactly what the store holds, and the next batch
                 # waits: the log can be replaced by the replica's encoding.

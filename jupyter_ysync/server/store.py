@@ -78,6 +78,12 @@ class Store(Protocol):
     async def rooms(self) -> list[StoredRoom]:
         """List the stored rooms."""
 
+    async def get_meta(self, room: str, key: str) -> bytes | None:
+        """Return a value kept beside the room's log (a file room's base state), or None."""
+
+    async def set_meta(self, room: str, key: str, value: bytes) -> None:
+        """Durably keep ``value`` under ``key`` beside the room's log (deleted with the room)."""
+
     async def room(self, room: str) -> StoredRoom | None:
         """Describe one stored room, or return None."""
 
@@ -90,6 +96,12 @@ CREATE TABLE IF NOT EXISTS updates (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS updates_room ON updates (room, id);
+CREATE TABLE IF NOT EXISTS room_meta (
+    room TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (room, key)
+);
 """
 
 _SELECT_LOG = "SELECT data FROM updates WHERE room = ? ORDER BY id"
@@ -305,8 +317,9 @@ class SQLiteStore(Lifecycle):
     async def delete(self, room: str) -> bool:
         def remove(db: sqlite3.Connection) -> bool:
             cursor = db.execute("DELETE FROM updates WHERE room = ?", (room,))
+            meta = db.execute("DELETE FROM room_meta WHERE room = ?", (room,))
             self._counts.pop(room, None)
-            return cursor.rowcount > 0
+            return cursor.rowcount > 0 or meta.rowcount > 0
 
         return await self._call(remove)
 
@@ -331,6 +344,24 @@ class SQLiteStore(Lifecycle):
             return StoredRoom(room, *row)
 
         return await self._call(describe)
+
+    async def get_meta(self, room: str, key: str) -> bytes | None:
+        def read(db: sqlite3.Connection) -> bytes | None:
+            row = db.execute(
+                "SELECT value FROM room_meta WHERE room = ? AND key = ?", (room, key)
+            ).fetchone()
+            return bytes(row[0]) if row else None
+
+        return await self._call(read)
+
+    async def set_meta(self, room: str, key: str, value: bytes) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO room_meta (room, key, value) VALUES (?, ?, ?)",
+                (room, key, value),
+            )
+
+        await self._call(write)
 
     # -- writer thread ---------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import * as Y from 'yjs';
 import { RichTextBinding } from './binding';
 import { YjsHistory } from './history';
 import { IUser } from './identity';
-import { IPeer, IPerson, headcount } from './people';
+import { IPeer, IPerson, headcount, isPeerState } from './people';
 import { ROOT_TEXT } from './protocol';
 import { RoomConnection } from './provider';
 import { ConnectionStatus, statusLine } from './status';
@@ -117,6 +117,7 @@ export class YEditor implements IDisposable {
     this.setReadOnly(options.readOnly ?? false);
     this.setToolbar(options.toolbar ?? true);
     this.setHeight(options.height ?? '');
+    this._label = options.label ?? '';
     this._renderStatus();
   }
 
@@ -212,6 +213,15 @@ export class YEditor implements IDisposable {
     this.node.style.height = height;
   }
 
+  /**
+   * Show more about the room in the status line, after its state (e.g. a
+   * file's `saved`); null shows nothing.
+   */
+  setStatusDetail(detail: string | null): void {
+    this._statusDetail = detail;
+    this._renderStatus();
+  }
+
   /** Change the name and colour other peers see. */
   setUser(user: IUser): void {
     this.connection.setUser(user);
@@ -257,9 +267,10 @@ export class YEditor implements IDisposable {
     const writeDenied = this.connection.writeDenied;
     this._statusNode.textContent = statusLine(
       {
-        room: this.room,
+        room: this._label || this.room,
         status: this.status,
         closed: this.connection.closedReason,
+        detail: this._statusDetail,
         headcount: headcount(this.people),
         readOnly: this._locked
       },
@@ -318,8 +329,12 @@ export class YEditor implements IDisposable {
    */
   private _showNames(clientIds: number[]): void {
     const cursors = this.quill.getModule('cursors') as QuillCursors;
+    const states = this.connection.awareness.getStates();
     for (const clientId of clientIds) {
-      if (clientId === this.doc.clientID) {
+      if (
+        clientId === this.doc.clientID ||
+        !isPeerState(states.get(clientId))
+      ) {
         continue;
       }
       const id = String(clientId);
@@ -362,6 +377,8 @@ export class YEditor implements IDisposable {
   private _trans: TranslationBundle;
   private _binding: RichTextBinding;
   private _statusNode: HTMLDivElement;
+  private _label: string;
+  private _statusDetail: string | null = null;
   private _readOnly = false;
   private _toolbar = true;
   private _isDisposed = false;
@@ -383,6 +400,8 @@ export namespace YEditor {
     toolbar?: boolean;
     /** A CSS height, e.g. '320px'; empty fills the host. Default ''. */
     height?: string;
+    /** What the status line calls the room, e.g. a file's path. Default: the room name. */
+    label?: string;
     /**
      * Name and colour others see, e.g. `currentUser(users)`; the editor
      * connects once a promise resolves. Default: anonymous.

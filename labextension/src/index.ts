@@ -4,6 +4,8 @@
  * - `jupyter-ysync:widget` registers the `Editor` ipywidget.
  * - `jupyter-ysync:panel` adds the `ysync:open-room` command, its palette
  *   and launcher entries, and restores open rooms on reload.
+ * - `jupyter-ysync:files` opens Markdown and HTML files as collaborative
+ *   rich-text documents ("Open With" > "Rich Text (collaborative)").
  */
 
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
@@ -20,12 +22,24 @@ import {
   showErrorMessage
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { IDocumentWidget } from '@jupyterlab/docregistry';
+import { Contents, IDefaultDrive } from '@jupyterlab/services';
 import {
   ITranslator,
   TranslationBundle,
   nullTranslator
 } from '@jupyterlab/translation';
 
+import {
+  CONTENT_PROVIDER_ID,
+  FACTORY_NAME,
+  FILE_TYPES,
+  FileContentProvider,
+  FileDocument,
+  FileDocumentFactory,
+  FileModelFactory,
+  MODEL_NAME
+} from './filedoc';
 import { RoomPanel, createRoomWidget, roomIcon } from './panel';
 import { InvalidRoomName, ROOM_NAME_RULE, validateRoomName } from './protocol';
 import { MODULE_NAME, MODULE_VERSION } from './version';
@@ -200,4 +214,83 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [widgetPlugin, panelPlugin];
+const filesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-ysync:files',
+  description:
+    'Open Markdown and HTML files as collaborative rich-text documents.',
+  autoStart: true,
+  optional: [IDefaultDrive, ILayoutRestorer, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    drive: Contents.IDrive | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('jupyter_ysync');
+    const providers = drive?.contentProviderRegistry;
+    if (!providers) {
+      console.warn(
+        'jupyter-ysync: this JupyterLab has no content providers (4.4 or later' +
+          ' is needed); Markdown and HTML files cannot open as rooms.'
+      );
+      return;
+    }
+    const files = new FileContentProvider({
+      serverSettings: app.serviceManager.serverSettings
+    });
+    providers.register(CONTENT_PROVIDER_ID, files);
+    app.docRegistry.addModelFactory(new FileModelFactory());
+    const factory = new FileDocumentFactory({
+      name: FACTORY_NAME,
+      label: trans.__('Rich Text (collaborative)'),
+      modelName: MODEL_NAME,
+      fileTypes: FILE_TYPES,
+      contentProviderId: CONTENT_PROVIDER_ID,
+      files,
+      users: app.serviceManager.user,
+      translator: translator ?? undefined
+    });
+    app.docRegistry.addWidgetFactory(factory);
+
+    const tracker = new WidgetTracker<FileDocument>({
+      namespace: 'ysync-file'
+    });
+    factory.widgetCreated.connect((_, widget) => {
+      const fileType = app.docRegistry.getFileTypesForPath(
+        widget.context.path
+      )[0];
+      if (fileType?.icon) {
+        widget.title.icon = fileType.icon;
+      }
+      void tracker.add(widget);
+      widget.context.pathChanged.connect(() => void tracker.save(widget));
+    });
+    if (restorer) {
+      void restorer.restore(tracker, {
+        command: 'docmanager:open',
+        args: (widget: IDocumentWidget) => ({
+          path: widget.context.path,
+          factory: FACTORY_NAME
+        }),
+        name: (widget: IDocumentWidget) => widget.context.path
+      });
+    }
+
+    // JupyterLab's HTML viewer registers the `html` file type; without it,
+    // .html files would have no type to open with.
+    void app.restored.then(() => {
+      if (!app.docRegistry.getFileType('html')) {
+        app.docRegistry.addFileType({
+          name: 'html',
+          contentType: 'file',
+          fileFormat: 'text',
+          displayName: trans.__('HTML File'),
+          extensions: ['.html', '.htm'],
+          mimeTypes: ['text/html']
+        });
+      }
+    });
+  }
+};
+
+export default [widgetPlugin, panelPlugin, filesPlugin];

@@ -42,7 +42,8 @@ export class RoomPanel extends Widget {
       room: options.room,
       user: currentUser(options.users ?? null),
       serverSettings: options.serverSettings,
-      translator: options.translator
+      translator: options.translator,
+      label: options.label
     });
     this._people = document.createElement('ul');
     this._people.className = 'jp-ysync-people';
@@ -127,6 +128,8 @@ export namespace RoomPanel {
     serverSettings?: ServerConnection.ISettings;
     /** For the panel's labels. Default: none (English). */
     translator?: ITranslator;
+    /** What the status line calls the room, e.g. a file's path. Default: the room name. */
+    label?: string;
   }
 }
 

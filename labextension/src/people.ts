@@ -1,8 +1,8 @@
 /**
  * Who is in a room: the awareness states of its peers (one per connection),
  * grouped into people, so that one person with a widget and a panel open on
- * the same room counts once. Kernels (Python peers) are listed as such. Pure
- * functions, no DOM.
+ * the same room counts once. Kernels (Python peers) are listed as such; the
+ * server's file state (kind `file`) is no peer. Pure functions, no DOM.
  */
 
 import { IAwarenessState, PeerKind } from './protocol';
@@ -89,15 +89,32 @@ export function peerFromState(
   };
 }
 
-/** Every peer in the room, the local one first, then by client id. */
+/**
+ * Whether an awareness state is a peer's: not the server's own state (kind
+ * `file`, the file state of a file's room), which has no caret and no person.
+ */
+export function isPeerState(state: unknown): boolean {
+  return !(
+    state !== null &&
+    typeof state === 'object' &&
+    (state as IAwarenessState).kind === 'file'
+  );
+}
+
+/**
+ * Every peer in the room, the local one first, then by client id; states
+ * that are no peer's (`isPeerState`) are left out.
+ */
 export function listPeers(
   states: ReadonlyMap<number, unknown>,
   localClientId: number
 ): IPeer[] {
   const peers: IPeer[] = [];
-  states.forEach((state, clientId) =>
-    peers.push(peerFromState(clientId, state, localClientId))
-  );
+  states.forEach((state, clientId) => {
+    if (isPeerState(state)) {
+      peers.push(peerFromState(clientId, state, localClientId));
+    }
+  });
   return peers.sort(
     (a, b) => Number(b.isLocal) - Number(a.isLocal) || a.clientId - b.clientId
   );

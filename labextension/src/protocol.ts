@@ -69,7 +69,53 @@ export enum CloseCode {
   FORBIDDEN = 4403,
   ROOM_DELETED = 4404,
   TOO_SLOW = 4408,
+  FILE_GONE = 4410,
   TOO_LARGE = 4413
+}
+
+/** Message kinds (`MessageType` in `protocol.py`). */
+export enum MessageType {
+  SYNC = 0,
+  AWARENESS = 1,
+  AUTH = 2,
+  QUERY_AWARENESS = 3
+}
+
+/** Sync message kinds (`YSyncMessageType` in `protocol.py`, y-protocols' sync). */
+export enum SyncMessageType {
+  SYNC_STEP1 = 0,
+  SYNC_STEP2 = 1,
+  SYNC_UPDATE = 2
+}
+
+/** Append `value` as an unsigned LEB128 integer (lib0's `writeVarUint`). */
+function writeVarUint(out: number[], value: number): void {
+  while (value > 0x7f) {
+    out.push(0x80 | (value % 0x80));
+    value = Math.floor(value / 0x80);
+  }
+  out.push(value);
+}
+
+/**
+ * A sync step 1 message: "here is my state vector, send me what I miss".
+ * The server answers with a sync step 2 once it applied every update the
+ * peer sent before it, which makes the pair a round trip
+ * (`RoomConnection.flush`).
+ *
+ * ```ts
+ * provider.ws.send(syncStep1Message(Y.encodeStateVector(doc)));
+ * ```
+ */
+export function syncStep1Message(stateVector: Uint8Array): Uint8Array {
+  const head: number[] = [];
+  writeVarUint(head, MessageType.SYNC);
+  writeVarUint(head, SyncMessageType.SYNC_STEP1);
+  writeVarUint(head, stateVector.length);
+  const message = new Uint8Array(head.length + stateVector.length);
+  message.set(head);
+  message.set(stateVector, head.length);
+  return message;
 }
 
 /** The awareness field `user`: who a peer is (the y-quill convention, plus `username`). */
@@ -85,11 +131,17 @@ export interface IAwarenessUser {
 /** The kinds of peer an awareness state's `kind` names; absent means a person. */
 export type PeerKind = 'person' | 'kernel';
 
+/**
+ * The awareness `kind` of a state that is no peer: the server's own file
+ * state in a file's room (`files.ts`). The people list and carets skip it.
+ */
+export type StateKind = PeerKind | 'file';
+
 /** The awareness state fields this extension reads and writes. */
 export interface IAwarenessState {
   user?: IAwarenessUser;
-  /** `'kernel'` for a Python peer, which is no person. */
-  kind?: PeerKind;
+  /** `'kernel'` for a Python peer, which is no person; `'file'` for no peer. */
+  kind?: StateKind;
   /** y-quill's caret, as Yjs relative positions. */
   cursor?: unknown;
 }

@@ -13,12 +13,17 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import type { Awareness } from 'y-protocols/awareness';
 import * as authProtocol from 'y-protocols/auth';
-import { WebsocketProvider, messageAuth } from 'y-websocket';
+import { WebsocketProvider, messageAuth, messageSync } from 'y-websocket';
 import * as Y from 'yjs';
 
 import { IUser, anonymousUser } from './identity';
 import { IPeer, IPerson, groupPeople, listPeers } from './people';
-import { ROOMS_ROUTE, validateRoomName } from './protocol';
+import {
+  ROOMS_ROUTE,
+  SyncMessageType,
+  syncStep1Message,
+  validateRoomName
+} from './protocol';
 import {
   ConnectionStatus,
   SocketStatus,
@@ -63,6 +68,22 @@ export class RoomConnection implements IDisposable {
       authProtocol.readAuthMessage(decoder, this.doc, (_doc, reason) =>
         this._onPermissionDenied(reason)
       );
+    // Count the server's sync step 2 answers, for `flush`.
+    const applySync = this.provider.messageHandlers[messageSync];
+    this.provider.messageHandlers[messageSync] = (
+      encoder,
+      decoder,
+      provider,
+      emitSynced,
+      messageType
+    ) => {
+      // The sync message type is one byte (0-2), not consumed here.
+      const syncType = decoder.arr[decoder.pos];
+      applySync(encoder, decoder, provider, emitSynced, messageType);
+      if (syncType === SyncMessageType.SYNC_STEP2) {
+        this._onSyncStep2();
+      }
+    };
     this.provider.on('status', this._onStatus);
     this.provider.on('sync', this._onSync);
     this.provider.on('closed', this._onClosed);
@@ -100,6 +121,11 @@ export class RoomConnection implements IDisposable {
    */
   get closedReason(): string | null {
     return this._closedReason;
+  }
+
+  /** The close code with which the server closed the room for good, if it did. */
+  get closeCode(): number | null {
+    return this._closeCode;
   }
 
   /** Emitted when `status` or `closedReason` changes. */
@@ -141,11 +167,78 @@ export class RoomConnection implements IDisposable {
     this.provider.awareness.setLocalStateField('user', { ...user });
   }
 
+  /**
+   * Resolve once the server has applied every update this peer sent so far:
+   * a sync step 1 sent now is answered (sync step 2) only after them, as the
+   * server handles each connection's messages in order. Waits for the first
+   * sync when the connection is (re)connecting.
+   *
+   * ```ts
+   * await connection.flush(); // the room now holds this peer's edits
+   * ```
+   *
+   * @param timeout How long to wait in all, in ms.
+   * @throws Error when the room is not synced within `timeout`, or closes.
+   */
+  async flush(timeout = 10000): Promise<void> {
+    const deadline = Date.now() + timeout;
+    const failure = (): Error =>
+      new Error(
+        this._trans.__(
+          'Not connected to room %1: your latest edits have not reached the server yet.',
+          this.room
+        )
+      );
+    while (this._status !== 'synced') {
+      if (this._closedReason !== null || this._isDisposed) {
+        throw new Error(this._closedReason ?? failure().message);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw failure();
+      }
+      await new Promise<void>(resolve => {
+        const done = (): void => {
+          window.clearTimeout(timer);
+          this._statusChanged.disconnect(done);
+          resolve();
+        };
+        const timer = window.setTimeout(done, left);
+        this._statusChanged.connect(done);
+      });
+    }
+    const ws = this.provider.ws;
+    if (ws === null) {
+      throw failure();
+    }
+    const answered = new Promise<void>((resolve, reject) => {
+      const timer = window.setTimeout(
+        () => {
+          this._flushes.delete(waiter);
+          reject(failure());
+        },
+        Math.max(deadline - Date.now(), 0)
+      );
+      const waiter = (error?: Error): void => {
+        window.clearTimeout(timer);
+        if (error) {
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
+      this._flushes.add(waiter);
+    });
+    ws.send(syncStep1Message(Y.encodeStateVector(this.doc)));
+    await answered;
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;
     }
     this._isDisposed = true;
+    this._failFlushes(new Error('disposed'));
     this.provider.awareness.off('change', this._onAwarenessChange);
     this.provider.off('status', this._onStatus);
     this.provider.off('sync', this._onSync);
@@ -173,11 +266,42 @@ export class RoomConnection implements IDisposable {
     this._writeDeniedChanged.emit(this._writeDenied);
   }
 
+  /**
+   * The server answered a sync step 1. Once synced, y-websocket sends none of
+   * its own (no resync interval), so each answer is a flush's: they come back
+   * in order.
+   */
+  private _onSyncStep2(): void {
+    const [first] = this._flushes;
+    if (first !== undefined && this.provider.synced) {
+      this._flushes.delete(first);
+      first();
+    }
+  }
+
+  private _failFlushes(error: Error): void {
+    const waiters = [...this._flushes];
+    this._flushes.clear();
+    waiters.forEach(waiter => waiter(error));
+  }
+
   private _onStatus = ({ status }: { status: SocketStatus }): void => {
+    if (status !== 'connected') {
+      // A step 1 sent on a closed socket is never answered.
+      this._failFlushes(
+        new Error(
+          this._trans.__(
+            'The connection to room %1 was lost before the server answered.',
+            this.room
+          )
+        )
+      );
+    }
     if (status === 'connected') {
       // `sync` follows once the server answered sync step 1.
       const closed = this._closedReason !== null;
       this._closedReason = null;
+      this._closeCode = null;
       this._setStatus(connectionStatus(status, this.provider.synced), closed);
     } else if (status === 'connecting' || status === 'disconnected') {
       this._setStatus(connectionStatus(status, false));
@@ -198,6 +322,7 @@ export class RoomConnection implements IDisposable {
     code: number;
     reason: string;
   }): void => {
+    this._closeCode = code;
     this._closedReason = closedMessage(code, reason, this._trans);
     this._setStatus('disconnected', true);
   };
@@ -209,6 +334,9 @@ export class RoomConnection implements IDisposable {
   private _trans: Translation;
   private _status: ConnectionStatus = 'connecting';
   private _closedReason: string | null = null;
+  private _closeCode: number | null = null;
+  /** Flushes waiting for the server's answer, oldest first. */
+  private _flushes = new Set<(error?: Error) => void>();
   private _writeDenied: string | null = null;
   private _isDisposed = false;
   private _statusChanged = new Signal<this, ConnectionStatus>(this);

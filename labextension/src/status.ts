@@ -67,25 +67,29 @@ export function statusLabel(
 
 /** What the status line shows. */
 export interface IStatusLine {
+  /** What the editor shows: the room name, or a file's path. */
   room: string;
   status: ConnectionStatus;
   /** Why the server refused the room for good (see `closedMessage`), if it did. */
   closed: string | null;
+  /** More about the room, after its state, e.g. a file's `saved`. */
+  detail?: string | null;
   headcount: IHeadcount;
   readOnly: boolean;
 }
 
 /**
- * The status line: room, state (or why the room was closed), people, kernels
- * when there are any, and whether this peer may only read.
+ * The status line: room, state (or why the room was closed), the detail if
+ * any, people, kernels when there are any, and whether this peer may only
+ * read.
  */
 export function statusLine(line: IStatusLine, trans: Translation): string {
   const { people, kernels } = line.headcount;
-  const parts = [
-    line.room,
-    line.closed ?? statusLabel(line.status, trans),
-    trans._n('%1 person', '%1 people', people)
-  ];
+  const parts = [line.room, line.closed ?? statusLabel(line.status, trans)];
+  if (line.detail) {
+    parts.push(line.detail);
+  }
+  parts.push(trans._n('%1 person', '%1 people', people));
   if (kernels > 0) {
     parts.push(trans._n('%1 kernel', '%1 kernels', kernels));
   }

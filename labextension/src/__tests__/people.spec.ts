@@ -2,6 +2,7 @@ import {
   IPeer,
   groupPeople,
   headcount,
+  isPeerState,
   listPeers,
   peerFromState
 } from '../people';
@@ -76,6 +77,31 @@ describe('listPeers', () => {
     );
     expect(peers.map(peer => peer.clientId)).toEqual([20, 10, 30]);
     expect(peers.map(peer => peer.isLocal)).toEqual([true, false, false]);
+  });
+
+  it("leaves out the server's file state, which is no peer", () => {
+    const fileState = {
+      kind: 'file',
+      file: {
+        path: 'a.md',
+        dirty: false,
+        last_saved: null,
+        writable: true,
+        state: 'saved'
+      }
+    };
+    const peers = listPeers(
+      states([
+        [10, { user: ADA }],
+        [99, fileState]
+      ]),
+      10
+    );
+    expect(peers.map(peer => peer.clientId)).toEqual([10]);
+    expect(groupPeople(peers)).toHaveLength(1);
+    expect(isPeerState(fileState)).toBe(false);
+    expect(isPeerState({ user: ADA })).toBe(true);
+    expect(isPeerState(null)).toBe(true);
   });
 });
 

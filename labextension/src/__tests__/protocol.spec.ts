@@ -116,6 +116,7 @@ describe('the contract with protocol.py', () => {
       FORBIDDEN: 4403,
       ROOM_DELETED: 4404,
       TOO_SLOW: 4408,
+      FILE_GONE: 4410,
       TOO_LARGE: 4413
     });
   });

@@ -96,6 +96,31 @@ describe('statusLine', () => {
     );
   });
 
+  it('shows the detail after the state, e.g. a file state', () => {
+    const line = {
+      ...base,
+      room: 'notes/report.md',
+      detail: 'unsaved changes'
+    };
+    expect(statusLine(line, english)).toBe(
+      'notes/report.md · synced · unsaved changes · 1 person'
+    );
+  });
+
+  it('says a file was deleted (4410), read-only', () => {
+    const line = {
+      ...base,
+      room: 'notes/report.md',
+      status: 'disconnected' as ConnectionStatus,
+      closed: closedMessage(4410, 'file deleted', english),
+      detail: 'file deleted',
+      readOnly: true
+    };
+    expect(statusLine(line, english)).toBe(
+      'notes/report.md · disconnected: file deleted (4410) · file deleted · 1 person · read-only'
+    );
+  });
+
   it('says why the server closed the room, instead of the state', () => {
     const line = {
       ...base,
