@@ -113,7 +113,7 @@ async def test_what_the_editor_cannot_show_survives_byte_for_byte(jp_root_dir, y
     )
     (jp_root_dir / "rich.md").write_text(source)
     doc = await ysync_connect(path="rich.md")
-    doc.text.insert(len(str(doc.text)) - 1, " More.")  # edit the last line
+    doc.text.insert(len(doc.text) - 1, " More.")  # edit the last line
     await eventually(lambda: "More." in (jp_root_dir / "rich.md").read_text())
     saved = (jp_root_dir / "rich.md").read_text()
     assert saved.startswith("---\ntitle: Kept\n---\n\n# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
@@ -225,8 +225,8 @@ async def test_a_legacy_put_keeps_what_was_typed_since_its_read(jp_fetch, report
     doc = await ysync_connect(path="notes/report.md")
     read = await jp_fetch("ysync", "rooms", doc.room, "content", params={"format": "markdown"})
     assert json.loads(read.body)["markdown"] == REPORT
-    typed = "Typed concurrently.\n"
-    doc.text.insert(len(str(doc.text)), typed)  # after the tool read the content
+    typed = "Typed concurrently."
+    doc.text.insert(len(doc.text) - 1, "\n" + typed)  # after the tool read the content
     await eventually(lambda: typed in report.read_text())
     body = REPORT.replace("Second paragraph.", "Second paragraph, rewritten.").encode()
     response = await jp_fetch(
@@ -335,3 +335,34 @@ async def test_a_path_is_url_encoded_like_the_contents_api(jp_fetch, jp_root_dir
     response = await jp_fetch("ysync", "files", "a dir", "é notes.md")
     info = json.loads(response.body)
     assert info["path"] == "a dir/é notes.md"
+
+
+async def test_the_editor_widget_and_set_markdown_work_on_a_file(report, ysync_connect, ysync_app):
+    """Editor(path=...) joins the file's room; set_markdown from Python is merged as a diff."""
+    from jupyter_ysync import Editor
+
+    watcher = await ysync_connect(path="notes/report.md")
+    url = f"http://127.0.0.1:{ysync_app.serverapp.port}{ysync_app.serverapp.base_url}"
+    token = ysync_app.serverapp.identity_provider.token
+
+    def make_editor() -> Editor:
+        import os
+
+        os.environ["JUPYTER_YSYNC_URL"], os.environ["JUPYTER_YSYNC_TOKEN"] = url, token
+        try:
+            return Editor(path="notes/report.md")
+        finally:
+            del os.environ["JUPYTER_YSYNC_URL"], os.environ["JUPYTER_YSYNC_TOKEN"]
+
+    editor = await asyncio.to_thread(make_editor)
+    try:
+        assert editor.room == watcher.room
+        assert editor.doc.file is not None and editor.doc.file["path"] == "notes/report.md"
+        watcher.text.insert(0, "Kept ")  # concurrent, in a block set_markdown leaves alone
+        await eventually(lambda: str(editor.text).startswith("Kept "))
+        editor.text.set_markdown(editor.text.to_markdown().replace("First", "Replaced"))
+        await eventually(lambda: "Replaced paragraph." in report.read_text())
+        assert report.read_text().startswith("# Kept Report")
+        assert len(editor.doc.peers) == 2  # the server's file status is not a person
+    finally:
+        await asyncio.to_thread(editor.close)

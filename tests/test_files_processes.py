@@ -35,12 +35,12 @@ def test_a_restart_that_lost_the_store_duplicates_nothing(server, notebooks):
     report = notebooks / "report.md"
     with connect(path="report.md", url=server.http_url, token=server.token) as doc:
         for word in ("one", "two", "three"):
-            doc.text.insert(len(str(doc.text)), f"Saved {word}.\n")
+            doc.text.insert(len(doc.text) - 1, f"\nSaved {word}.")
             wait_until(lambda word=word: f"Saved {word}." in report.read_text(), 10)
         server.kill()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{server.store_path}{suffix}").unlink(missing_ok=True)
-        doc.text.insert(len(str(doc.text)), "Typed while the server was down.\n")
+        doc.text.insert(len(doc.text) - 1, "\nTyped while the server was down.")
         server.start()
         wait_until(lambda: "Typed while the server was down." in report.read_text(), 20)
         expected = str(doc.text)
@@ -80,3 +80,40 @@ def test_two_servers_reconcile_the_same_outside_edit_identically(tmp_path, noteb
     finally:
         for s in servers:
             s.stop()
+
+
+def test_the_embedded_history_travels_with_the_file_to_another_server(tmp_path):
+    """With embed_state, a file saved on one server carries its history: another server (a
+    copy, a git clone) continues that history, merging what was edited in the file meanwhile."""
+    embed = ("--YSyncApp.embed_state=True",)
+    first = ServerProcess(tmp_path / "a", extra=FAST_SAVES + embed).start()
+    second = ServerProcess(tmp_path / "b", extra=FAST_SAVES + embed).start()
+    try:
+        source = first.notebook_dir / "travel.md"
+        source.write_text("# Travel\n\nWritten first.\n")
+        with connect(path="travel.md", url=first.http_url, token=first.token) as doc:
+            doc.text.insert(len(doc.text) - 1, "\nTyped on the first server.")
+            wait_until(lambda: "<!-- ysync version" in source.read_text(), 10)
+            history = doc.ydoc.get_update()
+        saved = source.read_text()
+        visible, comment = saved.split("\n\n<!-- ysync ", 1)
+        assert visible == "# Travel\n\nWritten first.\n\nTyped on the first server."
+        # Copied elsewhere, and edited there by a tool that knows nothing of Yjs.
+        copy = second.notebook_dir / "travel.md"
+        copy.write_text(visible + "\n\nAdded in the copy.\n\n<!-- ysync " + comment)
+        with connect(path="travel.md", url=second.http_url, token=second.token) as other:
+            text = str(other.text)
+            assert text.count("Written first.") == 1 and "Added in the copy." in text
+            before = other.ydoc.get_state()
+            other.ydoc.apply_update(history)  # the first server's history is already in it
+            assert other.ydoc.get_state() == before
+            assert str(other.text) == text
+
+        tampered = second.notebook_dir / "tampered.md"
+        tampered.write_text(saved.replace('state="', 'state="AAAA', 1))
+        with connect(path="tampered.md", url=second.http_url, token=second.token) as doc:
+            assert str(doc.text) == "Travel\nWritten first.\nTyped on the first server.\n"
+        assert "does not match its sha256" in second.log_path.read_text()
+    finally:
+        first.stop()
+        second.stop()

@@ -116,6 +116,13 @@ class YSyncApp(ExtensionApp):
         " ContentsManager, for edits made outside the room (default 5). Local files are also"
         " watched with inotify, which sees a change at once.",
     )
+    embed_state = Bool(
+        False,
+        config=True,
+        help="Save .md/.html files with their Yjs history in a trailing HTML comment"
+        ' (<!-- ysync version="1" state="..." -->), so that it travels with the file: another'
+        " server, or a git clone, continues it instead of importing afresh (default False).",
+    )
     watch_files = Bool(
         True,
         config=True,
@@ -175,6 +182,7 @@ class YSyncApp(ExtensionApp):
             max_file_size=self.max_file_size,
             poll_interval=self.file_poll_interval,
             watch=self.watch_files,
+            embed_state=self.embed_state,
             log=self.log,
         )
         self.settings["ysync_files"] = self.files

@@ -34,13 +34,14 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from jupyter_core.utils import ensure_async
-from pycrdt import Text
+from pycrdt import Doc, Text
 from tornado import web
 
 from ..errors import FileRefused
-from ..protocol import FILE_KIND, ROOT_TEXT, CloseCode
+from ..protocol import FILE_KIND, ROOT_TEXT, CloseCode, parse_state_vector
 from ..richtext import RichText
 from ..richtext.lossless import Parsed, parse, render
+from .embedded_state import embed_state, split_state
 from .manager import RoomManager
 from .room import SERVER, Peer, Room
 from .store import Store
@@ -201,11 +202,40 @@ class FileRoom:
         else:
             self.base_state = state
             self.base = await asyncio.to_thread(parse, base_text.decode(), self.format)
-        if text != self.base.text:
+        visible, _ = self._split(text)
+        if visible != self.base.text:
             self.log.info("ysync: %s changed while its room was unloaded; merging", self.path)
             await self._reconcile(text)
-        elif await self._render() != text:
+        elif await self._render() != visible:
             self.mark_unsaved()
+
+    def _split(self, text: str) -> tuple[str, bytes | None]:
+        """The file's visible content, and the history it carries (``embed_state``), if valid."""
+        found = split_state(text)
+        if found.problem:
+            self.log.warning(
+                "ysync: ignored the ysync comment at the end of %s (%s); its visible content"
+                " is used",
+                self.path,
+                found.problem,
+            )
+        return found.visible, found.state
+
+    def _adoptable(self, state: bytes) -> bool:
+        """Whether an embedded history belongs with the room's: the room is empty, or they
+        share a client (a copy of this document's history, not another document's)."""
+        ours = room_clients(self.room)
+        if not ours:
+            return True
+        theirs = set(parse_state_vector(_state_vector(state)))
+        if ours & theirs:
+            return True
+        self.log.warning(
+            "ysync: the history embedded in %s is another document's; only its visible"
+            " content is merged",
+            self.path,
+        )
+        return False
 
     def _ops(self) -> list[dict[str, Any]]:
         return RichText(self.room.doc.get(ROOT_TEXT, type=Text)).delta
@@ -220,13 +250,23 @@ class FileRoom:
             return
         self._pending_import = False
         self._cancel_adoption()
-        base = parse(self.disk_text, self.format)
-        client = system_client_id(self.room.name, b"", base.text)
-        edit = system_update(b"", base.ops, client)
+        visible, embedded = self._split(self.disk_text)
+        base = parse(visible, self.format)
+        start = b""
+        if embedded is not None:  # its history travelled with it: start from that
+            self.room.submit(embedded)
+            start = embedded
+        client = system_client_id(self.room.name, start, base.text)
+        edit = system_update(start, base.ops, client)
         self.room.submit(edit.update)
         self.base, self.base_state = base, edit.state
         self._persist_base()
-        self.log.info("ysync: imported %s into room %s", self.path, self.room.name)
+        self.log.info(
+            "ysync: imported %s into room %s%s",
+            self.path,
+            self.room.name,
+            " with the history it carries" if embedded is not None else "",
+        )
 
     def _on_state_vector(self, peer: Peer, state: dict[int, int]) -> None:
         if not self._pending_import or self._adopting is not None:
@@ -275,17 +315,18 @@ class FileRoom:
     async def _adopt(self) -> None:
         """Take a reconnecting peer's history as the room's; merge in what only the file has."""
         async with self._lock:
-            disk = await asyncio.to_thread(parse, self.disk_text, self.format)
+            visible, _ = self._split(self.disk_text)
+            disk = await asyncio.to_thread(parse, visible, self.format)
             state = self.room.doc.get_update()
             rendered = await asyncio.to_thread(render, self._ops(), self.format, disk)
-            if rendered == self.disk_text:
+            if rendered == visible:
                 self.base, self.base_state = disk, state
                 self._persist_base()
                 self.log.info(
                     "ysync: room %s adopted a reconnecting peer's history", self.room.name
                 )
                 return
-            client = system_client_id(self.room.name, state, self.disk_text, self._clients(state))
+            client = system_client_id(self.room.name, state, visible, self._clients(state))
             edit = system_update(state, disk.ops, client, inserts_only=True)
             self.room.submit(edit.update)
             await self.room.flushed()
@@ -345,9 +386,20 @@ class FileRoom:
         """Merge the file's new ``text`` into the room: a three-way merge against the base."""
         assert self.base is not None
         started = time.perf_counter()
-        new = await asyncio.to_thread(parse, text, self.format)
+        visible, embedded = self._split(text)
+        if embedded is not None and self._adoptable(embedded):
+            # The file carries history (saved elsewhere, pulled with git): merge it, and take
+            # its content as the base of the visible part's merge.
+            self.room.submit(embedded)
+            await self.room.flushed()
+            carried: Doc[Any] = Doc()
+            carried.apply_update(embedded)
+            ops = RichText(carried.get(ROOT_TEXT, type=Text)).delta
+            self.base_state = embedded
+            self.base = await asyncio.to_thread(parse, render(ops, self.format), self.format)
+        new = await asyncio.to_thread(parse, visible, self.format)
         client = system_client_id(
-            self.room.name, self.base_state, text, self._clients(self.base_state)
+            self.room.name, self.base_state, visible, self._clients(self.base_state)
         )
         edit = system_update(self.base_state, new.ops, client, base_ops=self.base.ops)
         self.room.submit(edit.update)
@@ -361,7 +413,7 @@ class FileRoom:
             len(edit.update),
             (time.perf_counter() - started) * 1000,
         )
-        if await self._render() != text:
+        if await self._render() != visible:
             self.mark_unsaved()  # people typed since the last save: write the merge back
         elif self.state != "saved":
             self._mark_saved()
@@ -421,7 +473,8 @@ class FileRoom:
                     await self._reconcile(on_disk)
             ops = self._ops()
             state = self.room.doc.get_update()
-            text = await asyncio.to_thread(render, ops, self.format, self.base)
+            visible = await asyncio.to_thread(render, ops, self.format, self.base)
+            text = embed_state(visible, state) if self.files.embed_state else visible
             if text != self.disk_text:
                 if not self.writable:
                     raise FileRefused(
@@ -432,7 +485,7 @@ class FileRoom:
                 model = await self.files.write(self.path, text)
                 self.disk_text = text
                 self.last_saved = _timestamp(model.get("last_modified")) or time.time()
-                self.base = await asyncio.to_thread(parse, text, self.format)
+                self.base = await asyncio.to_thread(parse, visible, self.format)
                 self.base_state = state
                 self._persist_base()
                 self.log.debug("ysync: saved room %s to %s", self.room.name, self.path)
@@ -446,7 +499,7 @@ class FileRoom:
         await self.room.flushed()
         async with self._lock:
             text, _ = await self.files.read(self.path)
-            target = await asyncio.to_thread(parse, text, self.format)
+            target = await asyncio.to_thread(parse, self._split(text)[0], self.format)
             state = self.room.doc.get_update()
             client = system_client_id(self.room.name, state, text, self._clients(state))
             self.room.submit(system_update(state, target.ops, client).update)
@@ -520,6 +573,12 @@ class FileRoom:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def _state_vector(update: bytes) -> bytes:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(update)
+    return doc.get_state()
+
+
 def _timestamp(value: Any) -> float | None:
     if value is None:
         return None
@@ -552,6 +611,7 @@ class FileRooms:
         poll_interval: float = 5.0,
         watch: bool = True,
         delete_grace: float = 0.5,
+        embed_state: bool = False,
         log: logging.Logger | None = None,
     ) -> None:
         """
@@ -567,6 +627,8 @@ class FileRooms:
             watch: Also watch local files with inotify (watchfiles) for changes at once.
             delete_grace: Seconds a vanished file has to reappear (an atomic replace) before
                 its room is closed.
+            embed_state: Save each file with its Yjs history in a trailing comment
+                (:mod:`.embedded_state`).
         """
         self.manager = manager
         self.contents = contents
@@ -579,6 +641,7 @@ class FileRooms:
         self.poll_interval = poll_interval
         self.watch = watch
         self.delete_grace = delete_grace
+        self.embed_state = embed_state
         self.log = log or logging.getLogger(__name__)
         self.rooms: dict[str, FileRoom] = {}
         self._poller: asyncio.Task[None] | None = None

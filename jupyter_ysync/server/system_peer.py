@@ -96,7 +96,9 @@ def system_update(
     text = RichText(fork.get(ROOT_TEXT, type=Text))
     before = fork.get_state()
     current = text.delta
-    if base_ops is not None and _length(base_ops) == _length(current):
+    if not len(text):  # an import: the whole target, its final newline stored as Quill does
+        delta = list(target)
+    elif base_ops is not None and _length(base_ops) == _length(current):
         delta = diff_ops(base_ops, target)  # the file's change, on the base's positions
     else:
         delta = diff_ops(current, target)

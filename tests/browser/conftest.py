@@ -177,6 +177,10 @@ class LabServer:
         """A Python peer of ``room`` in the test process."""
         return connect(room, url=self.url, token=self.token, **kwargs)
 
+    def connect_file(self, path: str, **kwargs: Any) -> SharedDocument:
+        """A Python peer of the room of the file ``path`` in the test process."""
+        return connect(path=path, url=self.url, token=self.token, **kwargs)
+
     def write_notebook(self, name: str, cells: list[str]) -> str:
         """Write a notebook of code cells into the server's root; return its path."""
         notebook = {

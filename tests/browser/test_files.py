@@ -9,6 +9,8 @@ file shown as such (close code 4410).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -210,3 +212,59 @@ def test_default_viewers_setting_opens_markdown_as_a_room(
             """() => window.jupyterapp.serviceManager.settings.save(
                 '@jupyterlab/docmanager-extension:plugin', '{}')"""
         )
+
+
+def test_a_browser_types_while_a_process_appends_and_both_appear_once(
+    open_lab: Callable[[str], Lab], lab_server: LabServer
+) -> None:
+    disk = _write(lab_server, "journal.md", "# Journal\n\nFirst entry.\n")
+    lab = open_lab("ada")
+    _open_with(lab, "journal.md")
+    editor = document(lab).locator(".ql-editor")
+    editor.locator("h1", has_text="Journal").click()
+    lab.page.keyboard.press("End")
+    lab.page.keyboard.type(" (shared)")
+    # Another program appends to the file meanwhile, knowing nothing of the room.
+    script = f"open({str(disk)!r}, 'a').write('\\nAppended by a script.\\n')"
+    subprocess.run([sys.executable, "-c", script], check=True)
+    editor.locator("p", has_text="Appended by a script.").wait_for()
+    _wait_for(
+        lambda: "Journal (shared)" in disk.read_text() and "Appended by" in disk.read_text(),
+        "both edits on disk",
+    )
+    text = editor.inner_text()
+    assert text.count("Appended by a script.") == 1 and text.count("(shared)") == 1
+    on_disk = disk.read_text()
+    assert on_disk.count("Appended by a script.") == 1 and on_disk.count("(shared)") == 1
+
+
+def test_a_restart_that_lost_the_store_while_the_browser_stays_open_duplicates_nothing(
+    open_lab: Callable[[str], Lab], lab_server: LabServer
+) -> None:
+    disk = _write(lab_server, "kept.md", "# Kept\n\nWritten before.\n")
+    lab = open_lab("ada")
+    _open_with(lab, "kept.md")
+    editor = document(lab).locator(".ql-editor")
+    editor.locator("p", has_text="Written before.").click()
+    lab.page.keyboard.press("End")
+    lab.page.keyboard.type(" Saved once.")
+    _wait_for(lambda: "Saved once." in disk.read_text(), "the first save")
+    lab.page.keyboard.type(" Saved twice.")
+    _wait_for(lambda: "Saved twice." in disk.read_text(), "the second save")
+    # kill -9, and the store is gone; the page stays open and reconnects.
+    assert lab_server.proc is not None
+    lab_server.proc.kill()
+    lab_server.proc.wait()
+    lab_server.proc = None
+    lab_server.stop()
+    for suffix in ("", "-wal", "-shm"):
+        (lab_server.base / f"rooms.sqlite{suffix}").unlink(missing_ok=True)
+    lab_server.start()
+    document(lab).locator(".jp-ysync-status[data-status='synced']").wait_for(timeout=60_000)
+    lab.page.keyboard.type(" After.")
+    _wait_for(lambda: "After." in disk.read_text(), "a save after the restart")
+    text = editor.inner_text()
+    assert text.count("Written before.") == 1 and text.count("Saved once.") == 1, text
+    with lab_server.connect_file("kept.md") as fresh:
+        assert str(fresh.text).count("Written before.") == 1
+    assert disk.read_text().count("Written before.") == 1
