@@ -26,7 +26,8 @@ from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProt
 from ..errors import FileRefused, InvalidRoomName, MalformedMessage, RoomNotFound
 from ..protocol import ROOT_TEXT, CloseCode, validate_room_name
 from ..richtext import RichText
-from .files import FileRoom, FileRooms, is_file_room
+from .file_room import FileRoom, is_file_room
+from .files import FileRooms
 from .framing import RoomProtocol, close_reason
 from .manager import RoomInfo, RoomManager
 from .room import Room

@@ -377,7 +377,12 @@ class _HttpSyncHandler(_YSyncAuthMixin, APIHandler):
             if declared is not None and declared.isdigit() and int(declared) > self._limit:
                 raise self._too_large_error()
             # Tornado drops a connection whose body (chunked) grows past this.
-            self.request.connection.set_max_body_size(self._limit)  # type: ignore[union-attr]
+            self.request.connection.set_max_body_size(self._limit)
+
+    def check_xsrf_cookie(self) -> None:
+        """Nobody authenticated, nothing to forge: such a request is answered 401 instead."""
+        if getattr(self, "_jupyter_current_user", None) is not None:
+            super().check_xsrf_cookie()
 
     def data_received(self, chunk: bytes) -> None:
         self._size += len(chunk)
