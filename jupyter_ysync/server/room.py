@@ -18,7 +18,7 @@ import ctypes.util
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,7 +64,7 @@ MAX_HELD_BYTES = 16 * 1024 * 1024
 MAX_AWARENESS_CLIENTS = 64
 """Awareness client ids one connection may announce (a browser tab or a kernel uses one)."""
 
-__all__ = ["SERVER", "MalformedMessage", "Peer", "Room"]
+__all__ = ["REMOTE", "SERVER", "MalformedMessage", "Peer", "Room"]
 
 
 class Peer(Protocol):
@@ -110,6 +110,16 @@ class _ServerPeer:
 
 SERVER: Peer = _ServerPeer()
 """The peer :meth:`Room.submit` attributes the server's own updates to."""
+
+
+class _RemotePeer(_ServerPeer):
+    """Another server of the same rooms (Redis mode): its updates are not published again."""
+
+    name = "remote"
+
+
+REMOTE: Peer = _RemotePeer()
+"""The peer :meth:`Room.submit_remote` attributes other servers' updates to."""
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -221,6 +231,13 @@ class Room:
         """Called with the authors of every batch of updates once it is stored and sent."""
         self.on_joined: Callable[[Peer], None] | None = None
         """Called after a peer joined and was sent the room's state vector and awareness."""
+        self.publish: Callable[[bytes], Awaitable[None]] | None = None
+        """Awaited with each batch's update made on this server (not :data:`REMOTE`), once
+        stored and before any peer is sent it: how other servers get it (Redis mode)."""
+        self.on_awareness: Callable[[bytes], None] | None = None
+        """Called with every awareness update of this server's peers (joins, changes, leaves),
+        as relayed to them: how other servers get it (Redis mode)."""
+        self._remote_clients: dict[str, set[int]] = {}
         self.version = 0
         """Counts the batches of updates stored and sent (see :meth:`wait_changed`)."""
         self.awareness_version = 0
@@ -260,10 +277,12 @@ class Room:
         gone = [cid for cid in state.client_ids if cid in self.awareness.states]
         if gone:
             self.awareness.remove_awareness_states(gone, origin=None)
-            message = create_awareness_message(self.awareness.encode_awareness_update(gone))
-            self._broadcast(self._frame(message), exclude=None)
+            removal = self.awareness.encode_awareness_update(gone)
+            self._broadcast(self._frame(create_awareness_message(removal)), exclude=None)
             self.awareness_version += 1
             self._wake()
+            if self.on_awareness is not None:
+                self.on_awareness(removal)
         self._log.debug("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
         if not self.peers and self._on_empty is not None:
             self._on_empty(self)
@@ -349,6 +368,40 @@ class Room:
         if update != EMPTY_UPDATE:
             self._enqueue((SERVER, YSyncMessageType.SYNC_UPDATE, update, scan_update(update)))
 
+    def submit_remote(self, update: bytes) -> None:
+        """Integrate, store and send an update another server of this room made (Redis mode).
+
+        Like :meth:`submit`, but it is not published again (see :attr:`publish`). An update
+        that builds on content this replica lacks is dropped, not held: the caller resyncs.
+        """
+        if update != EMPTY_UPDATE:
+            self._enqueue((REMOTE, YSyncMessageType.SYNC_UPDATE, update, scan_update(update)))
+
+    def apply_remote_awareness(self, server: str, update: bytes) -> None:
+        """Relay an awareness update from another server's peers to this server's peers."""
+        entries = parse_awareness(update)
+        clients = self._remote_clients.setdefault(server, set())
+        for entry in entries:
+            if entry.state == "null":
+                clients.discard(entry.client)
+            else:
+                clients.add(entry.client)
+        encoded = encode_awareness(entries)
+        self.awareness.apply_awareness_update(encoded, origin=REMOTE)
+        self._broadcast(self._frame(create_awareness_message(encoded)), exclude=None)
+        self.awareness_version += 1
+        self._wake()
+
+    def forget_server(self, server: str) -> None:
+        """Clear the awareness states of another server's peers (it died or left)."""
+        gone = [c for c in self._remote_clients.pop(server, set()) if c in self.awareness.states]
+        if gone:
+            self.awareness.remove_awareness_states(gone, origin=None)
+            message = create_awareness_message(self.awareness.encode_awareness_update(gone))
+            self._broadcast(self._frame(message), exclude=None)
+            self.awareness_version += 1
+            self._wake()
+
     def set_server_state(self, state: dict[str, Any] | None) -> None:
         """Publish (or clear, with None) the server's own awareness state to every peer.
 
@@ -374,6 +427,8 @@ class Room:
         self.awareness.apply_awareness_update(update, origin=peer)
         self.awareness_version += 1
         self._wake()
+        if self.on_awareness is not None:
+            self.on_awareness(update)
         # Back to the sender too, as the reference server does: a peer alone in a
         # room would otherwise hear nothing and y-websocket reconnects after 30 s.
         self._broadcast(self._frame(create_awareness_message(update)), exclude=None)
@@ -471,6 +526,10 @@ class Room:
             update = applied[0][1] if len(applied) == 1 else merge_updates(*(u for _, u in applied))
             rows = await self._store.append(self.name, update)
             self.last_modified = time.time()
+            if self.publish is not None:
+                local = [u for p, u in applied if p is not REMOTE]
+                if local:
+                    await self.publish(local[0] if len(local) == 1 else merge_updates(*local))
             self._fan_out(applied, update)
             self.version += 1
             self._wake()
