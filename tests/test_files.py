@@ -366,3 +366,12 @@ async def test_the_editor_widget_and_set_markdown_work_on_a_file(report, ysync_c
         assert len(editor.doc.peers) == 2  # the server's file status is not a person
     finally:
         await asyncio.to_thread(editor.close)
+
+
+async def test_a_windows_file_keeps_its_line_endings(jp_root_dir, ysync_connect):
+    path = jp_root_dir / "crlf.md"
+    path.write_bytes(b"# Title\r\n\r\nFirst line.\r\n\r\nSecond line.\r\n")
+    doc = await ysync_connect(path="crlf.md")
+    doc.text.insert(str(doc.text).index("Second"), "New ")
+    await eventually(lambda: b"New Second" in path.read_bytes(), what="the save")
+    assert path.read_bytes() == b"# Title\r\n\r\nFirst line.\r\n\r\nNew Second line.\r\n"

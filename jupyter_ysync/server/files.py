@@ -194,7 +194,7 @@ class FileRooms:
         text = model.get("content")
         if not isinstance(text, str) or "\0" in text:
             raise FileRefused(f"{path} looks binary (NUL bytes); only text files open.", 415)
-        return text.replace("\r\n", "\n"), model
+        return text, model
 
     async def write(self, path: str, text: str) -> dict[str, Any]:
         model = {"type": "file", "format": "text", "content": text}
