@@ -1,6 +1,7 @@
 # Two entry points, each doing all of its set-up on a fresh machine:
 #   make lab    JupyterLab with the extension, on notebooks/ (the quickstart open)
 #   make test   every test: lint, types, unit, server, interop (node, y-py), browser (chromium),
+#               a reverse proxy (nginx), several servers on Redis (redis-server),
 #               with coverage
 # For the daily loop: make test-fast (no browser, no interop), make fuzz, make benchmark.
 
@@ -24,11 +25,19 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml labextension/package.json labex
 
 setup: $(VENV)/.installed
 
-# Debian's chromium for the browser tests (never a downloaded browser).
+# Debian's packages the tests run for real: chromium for the browser tests (never a downloaded
+# browser), nginx as the reverse proxy that strips websockets, redis-server for rooms spread
+# over several servers. (The tests start and stop their own instances.)
+DEBIAN_TOOLS := chromium nginx redis-server
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; for tool in $(DEBIAN_TOOLS); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
+	done; \
+	case "$$missing" in *chromium*) missing="$$missing fonts-liberation";; esac; \
+	if [ -n "$$missing" ]; then \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 # The printed URL opens the quickstart.
 lab: setup
