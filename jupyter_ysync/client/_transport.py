@@ -36,6 +36,7 @@ from ..protocol import (
     sync_step2_message,
 )
 from ..updates import replay
+from ._http import HttpStatusError, auto_connect, http_connect, new_session
 from ._loop import BackgroundLoop
 from ._presence import Presence
 
@@ -114,6 +115,11 @@ def websocket_connect(url: str, headers: dict[str, str]) -> AbstractAsyncContext
     )
 
 
+CHANNELS = ("auto", "websocket", "http")
+"""How the Python peer reaches a room: the websocket, HTTP long polls, or the websocket with
+HTTP as the fallback when a proxy refuses or strips the upgrade."""
+
+
 class Transport(Lifecycle):
     """A connection to one room, kept alive in a background thread.
 
@@ -128,6 +134,8 @@ class Transport(Lifecycle):
 
     url: str
     status: ConnectionStatus
+    channel: str | None
+    """The channel of the current (or last) connection: "websocket" or "http"."""
     error: YSyncError | None
     read_only: bool
     inbox: deque[bytes]
@@ -149,6 +157,7 @@ class Transport(Lifecycle):
         backoff: tuple[float, float] = (0.1, 2.5),
         connect: Connect = websocket_connect,
         fail_fast: bool = True,
+        channel: str = "websocket",
     ) -> None:
         """
         Args:
@@ -162,13 +171,21 @@ class Transport(Lifecycle):
             backoff: Reconnection delays: first, and cap, in seconds (full jitter).
             connect: Opens a connection; a test may pass an in-process one.
             fail_fast: A refused first connection fails at once instead of retrying.
+            channel: "websocket" (through ``connect``), "http" (long polls), or "auto": the
+                websocket, and HTTP when its handshake is refused or stripped.
+
+        Raises:
+            ValueError: for another ``channel``.
         """
+        if channel not in CHANNELS:
+            raise ValueError(f"transport={channel!r}: use one of {', '.join(CHANNELS)}.")
         self.url = url
         self._headers = headers
         self._on_remote = on_remote
         self._on_status = on_status
         self._backoff = backoff
-        self._connect = connect
+        self._connect = self._connector(channel, connect)
+        self.channel = None
         self._fail_fast = fail_fast
         self.status = ConnectionStatus.CONNECTING
         self.error = None
@@ -193,6 +210,20 @@ class Transport(Lifecycle):
         self._connection: Connection | None = None
         self._closing = False
         self._ever_connected = False
+
+    def _connector(self, channel: str, websocket: Connect) -> Connect:
+        if channel == "websocket":
+            return websocket
+
+        session = new_session()  # one server peer across reconnects: no stale presence
+
+        def http(url: str, headers: dict[str, str]) -> AbstractAsyncContextManager[Any]:
+            # Each long poll sends the mirror's state vector: on the loop, like every use of it.
+            return http_connect(url, headers, state=self._mirror.get_state, session=session)
+
+        if channel == "http":
+            return http
+        return lambda url, headers: auto_connect(url, headers, websocket=websocket, http=http)
 
     # -- called from the user's thread -----------------------------------------------------
 
@@ -288,6 +319,8 @@ class Transport(Lifecycle):
                     self._fail(error)
                 except websockets.InvalidStatus as error:
                     self._refused(error.response.status_code)
+                except HttpStatusError as error:
+                    self._refused(error.status_code)
                 except ConnectionRefusedError as error:
                     if self._fail_fast and not self._ever_connected:
                         host = urlsplit(self.url).netloc
@@ -298,7 +331,13 @@ class Transport(Lifecycle):
                             )
                         )
                     log.debug("ysync %s: %s", self._public_url(), error)
-                except (OSError, TimeoutError, websockets.WebSocketException) as error:
+                except (
+                    OSError,
+                    EOFError,  # an HTTP response cut short
+                    asyncio.TimeoutError,
+                    TimeoutError,
+                    websockets.WebSocketException,
+                ) as error:
                     log.debug("ysync %s: %s", self._public_url(), error)
                 if self.error is not None or self._closing:
                     return
@@ -338,6 +377,7 @@ class Transport(Lifecycle):
         async with self._connect(self.url, self._headers) as connection:
             self._connection = connection
             self._ever_connected = True
+            self.channel = getattr(connection, "channel", "websocket")
             self._transition(ConnectionStatus.CONNECTED)
             renew = asyncio.create_task(self.presence.renew_forever())
             try:

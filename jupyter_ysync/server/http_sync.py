@@ -96,6 +96,9 @@ MAX_AWARENESS_BODY = 1024 * 1024
 
 OCTET_STREAM = "application/octet-stream"
 
+MAX_SHARED_UPDATES = 8
+"""Encodings kept per room version for the state vectors most readers ask with."""
+
 _FINAL_CODES = frozenset(
     {CloseCode.MALFORMED, CloseCode.ROOM_DELETED, CloseCode.TOO_LARGE, CloseCode.FORBIDDEN}
 )
@@ -132,6 +135,9 @@ class _RoomTags:
     version: int = -1
     state: bytes = b""
     clocks: dict[int, int] = field(default_factory=dict)
+    updates: dict[bytes, bytes] = field(default_factory=dict)
+    """Updates answered at this version, by the state vector asked with: readers that keep
+    up ask with the same one, and share one encoding."""
     awareness_version: int = -1
     awareness_json: bytes = b""
     awareness_binary: bytes = b""
@@ -320,6 +326,7 @@ class HttpSync:
         if tags.version != room.version:
             tags.state = room.doc.get_state()
             tags.clocks = parse_state_vector(tags.state)
+            tags.updates = {}
             tags.version = room.version
         if tags.awareness_version != room.awareness_version:
             awareness = room.awareness
@@ -544,12 +551,16 @@ class UpdatesHandler(_HttpSyncHandler):
         if tags is None:
             self._not_modified(known or "", self.sync.tags(room))
             return
-        try:
-            update = room.doc.get_update(state)
-        except Exception as error:  # Yrs refused a state vector the bounded parser accepted
-            raise web.HTTPError(
-                400, reason="Invalid state vector", log_message=f"sv refused: {error}"
-            ) from None
+        update = tags.updates.get(state)
+        if update is None:
+            try:
+                update = room.doc.get_update(state)
+            except Exception as error:  # Yrs refused a state vector the parser accepted
+                raise web.HTTPError(
+                    400, reason="Invalid state vector", log_message=f"sv refused: {error}"
+                ) from None
+            if len(tags.updates) < MAX_SHARED_UPDATES:
+                tags.updates[state] = update
         self.set_header("ETag", tags.etag)
         self.set_header(STATE_VECTOR_HEADER, encode_base64(tags.state))
         self.finish(update, set_content_type=OCTET_STREAM)
