@@ -5,6 +5,7 @@ Hierarchy::
     YSyncError
     ├── InvalidRoomName (ValueError)      a room name outside the allowed alphabet or length
     ├── RoomNotFound (LookupError)        no room, loaded or stored, has that name
+    ├── VersionNotFound (LookupError)     a room has no version with that id
     ├── ServerNotFound (LookupError)      the Python peer could not tell which server to join
     ├── AuthenticationFailed (PermissionError)  the server refused the credential
     ├── ReadOnlyError (PermissionError)   a write on a read-only connection
@@ -29,6 +30,10 @@ class InvalidRoomName(YSyncError, ValueError):
 
 class RoomNotFound(YSyncError, LookupError):
     """No room, loaded or stored, has this name."""
+
+
+class VersionNotFound(YSyncError, LookupError):
+    """A room has no version with that id (never taken, or removed by retention)."""
 
 
 class ServerNotFound(YSyncError, LookupError):

@@ -15,6 +15,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from pycrdt import Doc, Subscription, Text, TextEvent, TransactionEvent, UndoMan
 
 from ..errors import ConnectionFailed
 from ..protocol import EMPTY_UPDATE, KERNEL_KIND, ROOT_TEXT, validate_room_name
+from . import _history
 from ._discovery import resolve_server
 from ._files import open_file
 from ._transport import Connect, ConnectionStatus, Transport, websocket_connect
@@ -66,6 +68,8 @@ class SharedDocument:
 
     room: str
     url: str
+    _author_cache: dict[int, dict[str, Any]] | None = None
+    _author_fetched: float = 0.0
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class SharedDocument:
         presence: dict[str, Any] | None = None,
         connect: Connect = websocket_connect,
         fail_fast: bool = True,
+        transport: str = "auto",
     ) -> None:
         """Prefer :func:`connect`, which also finds the server and waits for the first sync.
 
@@ -86,6 +91,7 @@ class SharedDocument:
             presence: How this peer appears to others.
             connect: Opens the websocket; tests pass an in-process connection.
             fail_fast: A refused first connection fails at once instead of retrying.
+            transport: "auto" (the websocket, else HTTP long polls), "websocket" or "http".
         """
         self.room = validate_room_name(room)
         self.url = f"{url}ysync/rooms/{quote(room, safe='')}"
@@ -117,6 +123,7 @@ class SharedDocument:
             position=_caret_position,
             connect=connect,
             fail_fast=fail_fast,
+            channel=transport,
         )
         self._ydoc.observe(self._on_transaction)
         # Observed only while on_change has callbacks: a text event computes its delta.
@@ -200,6 +207,60 @@ class SharedDocument:
 
         return unsubscribe
 
+    # -- versions and authorship (the server's REST API, see _history.py) --------------------
+
+    def save_version(self, name: str) -> dict[str, Any]:
+        """Keep the room's current content on the server as a version named ``name``.
+
+        Edits this peer made just before may not be in it yet: they are on their way.
+
+        Returns:
+            The version: ``id``, ``created``, ``name``, ``auto``, ``authors``, ``size``.
+        """
+        return _history.save_version(self.url, self._transport._headers, name)
+
+    def versions(self) -> list[dict[str, Any]]:
+        """The room's versions, newest first (automatic ones have ``name`` None)."""
+        return _history.versions(self.url, self._transport._headers)
+
+    def version_content(self, version: int, format: str = "delta") -> Any:
+        """The room's content at ``version``: Quill ops (``"delta"``), or a ``"text"``,
+        ``"html"`` or ``"markdown"`` string.
+
+        Raises:
+            VersionNotFound: the room has no such version (any longer).
+        """
+        return _history.version_content(self.url, self._transport._headers, version, format)
+
+    def restore_version(self, version: int) -> None:
+        """Make the content what it was at ``version``, as one change by this peer.
+
+        Other peers see an ordinary edit (their concurrent edits elsewhere survive) and
+        :meth:`undo` reverts it.
+
+        Example::
+
+            old = doc.versions()[-1]["id"]
+            doc.restore_version(old)
+            doc.undo()  # back to what it was before the restore
+        """
+        ops = self.version_content(version, "delta")
+        text = self.text
+        with self.transaction():
+            text.set_delta(ops)
+
+    def author_identities(self, clients: set[int]) -> dict[int, dict[str, Any]]:
+        """Who the server recorded as the writers of ``clients`` (Yjs client ids), cached.
+
+        The map is fetched again when a client id is unknown, at most once a second.
+        """
+        cache = self._author_cache
+        stale = monotonic() - self._author_fetched > 1
+        if cache is None or (stale and not clients <= cache.keys()):
+            cache = self._author_cache = _history.authors(self.url, self._transport._headers)
+            self._author_fetched = monotonic()
+        return {client: cache[client] for client in clients if client in cache}
+
     # -- presence --------------------------------------------------------------------------
 
     @property
@@ -240,6 +301,12 @@ class SharedDocument:
     def status(self) -> ConnectionStatus:
         """Where the connection stands: connecting, connected, synced, disconnected, closed."""
         return self._transport.status
+
+    @property
+    def transport(self) -> str | None:
+        """The channel the room is reached through: "websocket", or "http" (long polls) where
+        the websocket handshake was refused or stripped; None before the first connection."""
+        return self._transport.channel
 
     @property
     def read_only(self) -> bool:
@@ -284,7 +351,10 @@ class SharedDocument:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<SharedDocument room={self.room!r} status={self.status.value}>"
+        return (
+            f"<SharedDocument room={self.room!r} status={self.status.value}"
+            f" transport={self.transport}>"
+        )
 
     # -- what RichText needs of its host (richtext.TextHost) --------------------------------
 
@@ -364,6 +434,7 @@ def connect(
     path: str | None = None,
     timeout: float = 10.0,
     presence: dict[str, Any] | None = None,
+    transport: str = "auto",
 ) -> SharedDocument:
     """Join a room on a Jupyter server and return its live document, once synced.
 
@@ -380,6 +451,9 @@ def connect(
         timeout: Seconds to wait for the first sync; 0 returns at once and syncs in the
             background (edits made meanwhile are merged when the connection comes up).
         presence: How this peer appears to others, e.g. ``{"name": "Bot", "color": "#e67e22"}``.
+        transport: How to reach the room: ``"auto"`` (default) uses the websocket and falls
+            back to HTTP long polls where the handshake is refused or stripped (a proxy);
+            ``"websocket"`` or ``"http"`` forces one. ``doc.transport`` tells which is used.
 
     Raises:
         InvalidRoomName: the name breaks the rule above.
@@ -404,7 +478,9 @@ def connect(
     if path is not None:
         room = validate_room_name(str(open_file(base, token, path, timeout)["room"]))
     assert room is not None
-    doc = SharedDocument(room, base, token, presence=presence, fail_fast=bool(timeout))
+    doc = SharedDocument(
+        room, base, token, presence=presence, fail_fast=bool(timeout), transport=transport
+    )
     if timeout:
         try:
             doc.wait_synced(timeout)

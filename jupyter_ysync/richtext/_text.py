@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pycrdt
 
@@ -22,6 +22,9 @@ from ._validate import (
 from .delta import BLOCK_FORMATS, Op, push
 from .diff import diff_ops
 from .html import delta_to_html
+
+if TYPE_CHECKING:
+    from .authors import Authorship
 
 
 class TextHost(Protocol):
@@ -411,6 +414,26 @@ class RichText:
         from .markdown import delta_to_markdown  # markdown-it loads on first use
 
         return delta_to_markdown(self.delta)
+
+    def authors(self) -> list[Authorship]:
+        """Who inserted each range of the current content, in order, covering all of it.
+
+        Ranges come from this replica (:func:`~jupyter_ysync.richtext.authors.author_runs`);
+        identities from the host's ``author_identities`` (a connected document asks the
+        server, and caches), None without one.
+
+        Example::
+
+            for run in doc.text.authors():
+                print(str(doc.text)[run.index : run.index + run.length], run.user)
+        """
+        from .authors import Authorship, author_runs
+
+        self._refresh()
+        runs = author_runs(self._text)
+        lookup = getattr(self._host, "author_identities", None)
+        users = lookup({client for _, _, client in runs}) if lookup and runs else {}
+        return [Authorship(i, n, client, users.get(client)) for i, n, client in runs]
 
     def sticky_index(self, index: int, assoc: pycrdt.Assoc = pycrdt.Assoc.AFTER) -> Any:
         """A ``pycrdt.StickyIndex`` at ``index`` (e.g. for a presence cursor), converted to

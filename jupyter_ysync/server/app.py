@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import getpass
 import hashlib
 import hmac
 import os
@@ -16,18 +17,31 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode, default, validate
 
 from ..protocol import TOKEN_ENV, URL_ENV
+from .cli_handlers import RoomCompactHandler
+from .events import RoomEvents
 from .file_handlers import FileActionHandler, FileHandler
 from .files import FileRooms, on_contents_event
 from .framing import websocket_frame
-from .handlers import RoomContentHandler, RoomsHandler, RoomSocket
+from .handlers import KERNEL_USER, RoomContentHandler, RoomsHandler, RoomSocket
+from .history import History
+from .history_handlers import history_handlers
 from .http_sync import DEFAULT_MAX_WAIT, DEFAULT_SESSION_TIMEOUT, HttpSync, http_sync_handlers
 from .manager import RoomManager
+from .metrics import watch as watch_metrics
 from .store import SQLiteStore
 from .system_peer import ReadStates
 
 MiB = 1024 * 1024
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
+def _owner() -> str:
+    """The user the server runs as: the kernel credential's edits are attributed to them."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no password entry (some containers)
+        return "jupyter"
 
 
 class YSyncApp(ExtensionApp):
@@ -142,6 +156,51 @@ class YSyncApp(ExtensionApp):
         " last request ended (default 30); its awareness states then leave the room.",
     )
 
+    redis_url = Unicode(
+        "",
+        config=True,
+        help="Redis URL (redis://host:6379/0, rediss:// for TLS) shared by every server that"
+        " serves the same rooms: a JupyterHub's single-user servers, or processes behind a load"
+        " balancer. Empty (default): this server alone holds its rooms.",
+    )
+    room_namespace = Unicode(
+        "ysync",
+        config=True,
+        help="Prefix of every Redis key and channel (default 'ysync'): servers with the same"
+        " redis_url and namespace serve the same rooms.",
+    )
+    redis_server_ttl = Float(
+        10.0,
+        config=True,
+        help="Seconds this server's liveness key lives in Redis unless renewed (default 10):"
+        " other servers clear its peers' presence that long after it died.",
+    )
+
+    version_quiet_delay = Float(
+        30.0,
+        config=True,
+        help="Seconds without a change after which a changed room's content is kept as a"
+        " version (default 30; 0 takes no automatic versions).",
+    )
+    version_max_interval = Float(
+        600.0,
+        config=True,
+        help="Most seconds of continuous editing between two automatic versions of a room"
+        " (default 600; 0: only when the room goes quiet).",
+    )
+    version_retention = Int(
+        100,
+        config=True,
+        help="Automatic versions kept per room, the newest (default 100; 0 keeps all)."
+        " Named versions are kept until their room is deleted.",
+    )
+    version_max_age = Float(
+        30 * 24 * 3600.0,
+        config=True,
+        help="Seconds an automatic version is kept (default 30 days; 0 keeps them for ever)."
+        " Named versions are kept until their room is deleted.",
+    )
+
     @default("store_path")
     def _default_store_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "ysync" / "rooms.sqlite")
@@ -186,6 +245,10 @@ class YSyncApp(ExtensionApp):
             log=self.log,
         )
         self.settings["ysync_files"] = self.files
+        self.manager.events = RoomEvents.register(
+            getattr(self.serverapp, "event_logger", None), self.log
+        )
+        watch_metrics(self.manager)  # rooms and peers, read when /metrics is scraped
         self.http_sync = HttpSync(
             self.manager,
             session_timeout=self.http_session_timeout,
@@ -193,13 +256,39 @@ class YSyncApp(ExtensionApp):
             log=self.log,
         )
         self.settings["ysync_read_states"] = ReadStates()
+        self.history = History(
+            self.manager,
+            self.store,
+            quiet_delay=self.version_quiet_delay,
+            max_interval=self.version_max_interval,
+            retention=self.version_retention,
+            max_age=self.version_max_age,
+            owner=_owner(),
+            kernel_username=KERNEL_USER.username,
+            log=self.log,
+        )
+        self.settings["ysync_history"] = self.history
         self.files.start()
+        self.history.install()  # after FileRooms took the manager's load hooks: it chains them
         events = getattr(self.serverapp, "event_logger", None)
         if events is not None:  # saved, renamed or deleted through Jupyter: look at once
             events.add_listener(schema_id=CONTENTS_EVENTS, listener=on_contents_event(self.files))
         # Started here, not when the server has started: requests are served from then on.
         self._store_opened = self.store.start_soon()
         self.manager.start()
+        self.redis_sync: Any = None
+        if self.redis_url:
+            from .redis_sync import RedisSync
+
+            self.redis_sync = RedisSync(
+                self.manager,
+                self.redis_url,
+                namespace=self.room_namespace,
+                server_ttl=self.redis_server_ttl,
+                compact_after=self.compact_after,
+                log=self.log,
+            )
+            self.redis_sync.install()  # after the file rooms' hooks, which it chains
         self.kernel_token = self._derive_kernel_token()
         if self.kernel_credentials:
             self._export_kernel_credentials()
@@ -218,6 +307,8 @@ class YSyncApp(ExtensionApp):
                 ),
                 (r"/ysync/files/(?P<path>.+)", FileHandler, common),
                 (r"/ysync/rooms/(?P<room>[^/]+)/content", RoomContentHandler, common),
+                *history_handlers(self.manager, self.kernel_token, self.history),
+                (r"/ysync/rooms/(?P<room>[^/]+)/compact", RoomCompactHandler, common),
                 (
                     r"/ysync/rooms/(?P<room>[^/]+)/(?P<action>save|revert)",
                     FileActionHandler,
@@ -259,6 +350,8 @@ class YSyncApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await asyncio.wrap_future(self._store_opened)  # fail the start if it cannot open
+        if self.redis_sync is not None:
+            await self.redis_sync.start()
         if self.kernel_credentials:
             self._export_kernel_credentials()  # the port is final once the server listens
         if self.freeze_gc:
@@ -286,7 +379,10 @@ class YSyncApp(ExtensionApp):
     async def stop_extension(self) -> None:
         self.http_sync.stop()
         await self.files.stop()
+        await self.history.stop()  # the last versions, while the rooms are still there
         if self.manager.running:
             await self.manager.stop()
+        if self.redis_sync is not None and self.redis_sync.running:
+            await self.redis_sync.stop()
         if self.store.running:  # it may have failed to open
             await self.store.stop()

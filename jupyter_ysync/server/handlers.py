@@ -30,6 +30,12 @@ from .file_room import FileRoom, is_file_room
 from .files import FileRooms
 from .framing import RoomProtocol, close_reason
 from .manager import RoomInfo, RoomManager
+from .metrics import (
+    MALFORMED_MESSAGES,
+    SLOW_PEERS_DROPPED,
+    WEBSOCKET_RECEIVED_BYTES,
+    WEBSOCKET_SENT_BYTES,
+)
 from .room import Room
 from .system_peer import ReadStates, content_ops, replace_content
 
@@ -137,6 +143,8 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
     _refused: bool = False
     _stall: asyncio.TimerHandle | None = None
     _sent_mark: int = 0
+    identity: dict[str, Any] | None = None
+    """Who this connection is, for the room's authorship map (see history.py)."""
 
     def initialize(
         self,
@@ -194,6 +202,11 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             )
         user = self.current_user
         self.name = f"{getattr(user, 'username', user)}@{self.request.remote_ip}"
+        history = self.settings.get("ysync_history")
+        if history is not None:
+            self.identity = history.identity_of(
+                str(getattr(user, "username", user)), getattr(user, "display_name", None)
+            )
         self.log.debug("ysync: %s connecting to room %s", self.name, room)
         await super().get(*args, **kwargs)
 
@@ -216,6 +229,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self.close(1011, "the room could not be loaded; try again later")
 
     def on_message(self, message: str | bytes) -> None:
+        WEBSOCKET_RECEIVED_BYTES.inc(len(message))
         room = self.room
         if room is None or self._refused:  # a peer closed for bad input is not heard again
             return
@@ -231,6 +245,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self._refuse(f"malformed message: {error}")
 
     def _refuse(self, reason: str) -> None:
+        MALFORMED_MESSAGES.labels("websocket").inc()
         self._refused = True
         self.close(CloseCode.MALFORMED, reason)
 
@@ -248,6 +263,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return
+        WEBSOCKET_SENT_BYTES.inc(len(frame))
         stream = cast(IOStream, connection.stream)
         rest: bytes | memoryview = frame
         try:
@@ -271,6 +287,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
                 self.room.name if self.room else "?",
                 self._max_send_buffer,
             )
+            SLOW_PEERS_DROPPED.labels("buffer").inc()
             # The close frame could not get through a full buffer: drop the connection.
             stream.close()
         except StreamClosedError:
@@ -306,6 +323,7 @@ class RoomSocket(WebSocketMixin, WebSocketHandler, _YSyncAuthMixin, JupyterHandl
             self._send_timeout,
             len(stream._write_buffer),
         )
+        SLOW_PEERS_DROPPED.labels("stalled").inc()
         stream.close()  # a close frame could not get through either
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:

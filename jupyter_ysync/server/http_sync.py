@@ -67,6 +67,7 @@ from ..protocol import (
 )
 from .handlers import AUTH_RESOURCE, _YSyncAuthMixin, load_file_room
 from .manager import RoomManager
+from .metrics import HTTP_RECEIVED_BYTES, HTTP_SENT_BYTES, MALFORMED_MESSAGES
 from .room import Room
 
 __all__ = [
@@ -168,6 +169,7 @@ class HttpPeer:
 
     def __init__(self, name: str, room: Room, key: tuple[str, str, str] | None, sync: HttpSync):
         self.name = name
+        self.identity: dict[str, Any] | None = None  # who writes, for authorship
         self.can_write = False
         self.room = room
         self.key = key
@@ -462,6 +464,13 @@ class _HttpSyncHandler(_YSyncAuthMixin, APIHandler):
         peer = await self.sync.acquire(
             self.room_name, self._user(), session, self.request.remote_ip or "?"
         )
+        if not isinstance(peer, tuple) and peer.identity is None:
+            history = self.settings.get("ysync_history")
+            user = self.current_user
+            if history is not None:
+                peer.identity = history.identity_of(
+                    str(getattr(user, "username", user)), getattr(user, "display_name", None)
+                )
         if isinstance(peer, tuple):
             code, reason = peer
             self.set_status(410, "Session closed")
@@ -563,6 +572,7 @@ class UpdatesHandler(_HttpSyncHandler):
                 tags.updates[state] = update
         self.set_header("ETag", tags.etag)
         self.set_header(STATE_VECTOR_HEADER, encode_base64(tags.state))
+        HTTP_SENT_BYTES.inc(len(update))
         self.finish(update, set_content_type=OCTET_STREAM)
 
     @allow_unauthenticated
@@ -597,9 +607,11 @@ class UpdatesHandler(_HttpSyncHandler):
     async def _post_update(self, peer: HttpPeer, body: bytes, kept: bool) -> None:
         room = peer.room
         peer.can_write = True  # authorized above, for this request
+        HTTP_RECEIVED_BYTES.inc(len(body))
         try:
             room.receive(peer, create_update_message(body))
         except MalformedMessage as error:
+            MALFORMED_MESSAGES.labels("http").inc()
             raise web.HTTPError(
                 400,
                 reason="Malformed update",
@@ -692,9 +704,11 @@ class AwarenessHandler(_HttpSyncHandler):
         try:
             live = peer.room
             try:
+                HTTP_RECEIVED_BYTES.inc(len(body))
                 update = self._awareness_update(live, body)
                 live.receive(peer, create_awareness_message(update))
             except MalformedMessage as error:
+                MALFORMED_MESSAGES.labels("http").inc()
                 raise web.HTTPError(
                     400, reason="Invalid awareness", log_message=str(error)
                 ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from .._lifecycle import Lifecycle
 from ..errors import RoomNotFound
 from ..protocol import CloseCode
 from ..updates import replay
+from .events import NO_EVENTS, RoomEvents
+from .metrics import ROOM_LOAD_SECONDS
 from .room import Peer, Room, join_parts
 from .store import Store, StoredRoom
 
@@ -50,6 +53,8 @@ class RoomManager(Lifecycle):
     rooms: dict[str, Room]
     _loading: dict[str, asyncio.Future[Room]]
     _timers: dict[str, asyncio.TimerHandle]
+    events: RoomEvents = NO_EVENTS
+    """Where rooms loaded, unloaded and deleted are told (the extension gives the server's)."""
 
     def __init__(
         self,
@@ -107,6 +112,7 @@ class RoomManager(Lifecycle):
         if loading is not None:
             return await asyncio.shield(loading)
         loading = self._loading[name] = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
         try:
             updates = await self.store.load(name)
             stored = await self.store.room(name) if updates else None
@@ -119,6 +125,7 @@ class RoomManager(Lifecycle):
                 log=self._log,
             )
             room.load(updates, stored.last_modified if stored else 0.0)
+            room.events = self.events
             if self.compact_after and len(updates) > self.compact_after:
                 await room.compact()  # no peer yet: the replica is exactly the log
             if self.on_load is not None:
@@ -132,6 +139,8 @@ class RoomManager(Lifecycle):
         self.rooms[name] = room
         loading.set_result(room)
         self._log.info("Loaded room %s from %d stored updates", name, len(updates))
+        ROOM_LOAD_SECONDS.observe(time.perf_counter() - started)
+        self.events.room_loaded(name, updates=len(updates), duration=time.perf_counter() - started)
         return room
 
     async def join(self, name: str, peer: Peer) -> Room:
@@ -164,6 +173,7 @@ class RoomManager(Lifecycle):
         if self.on_unload is not None:
             self.on_unload(room)
         self._log.info("Unloaded idle room %s", room.name)
+        self.events.room_unloaded(room.name)
 
     async def delete(
         self, name: str, *, code: int = CloseCode.ROOM_DELETED, reason: str = ""
@@ -179,6 +189,8 @@ class RoomManager(Lifecycle):
             if self.on_unload is not None:
                 self.on_unload(room)
         existed = await self.store.delete(name)
+        if existed or room is not None:
+            self.events.room_deleted(name)
         return existed or room is not None
 
     def _info(self, name: str, stored: StoredRoom | None) -> RoomInfo:
@@ -239,4 +251,6 @@ class RoomManager(Lifecycle):
         for room in self.rooms.values():
             room.close_peers(CloseCode.GOING_AWAY, "the server is shutting down")
         await asyncio.gather(*(room.flushed() for room in self.rooms.values()))
+        for name in self.rooms:
+            self.events.room_unloaded(name)
         self.rooms.clear()

@@ -47,6 +47,8 @@ from ..protocol import (
     write_var_uint,
 )
 from ..updates import REPLAY_BATCH, UpdateShape, replay, scan_update
+from .events import NO_EVENTS, RoomEvents, transport_of
+from .metrics import MALFORMED_MESSAGES, UPDATES_RECEIVED, UPDATES_SENT
 from .store import Store
 
 if TYPE_CHECKING:
@@ -182,6 +184,8 @@ class Room:
     _sv_message: bytes | None
     _full_update_message: bytes | None
     _state: dict[int, int] | None
+    events: RoomEvents = NO_EVENTS
+    """Where peers joining and leaving are told (the manager gives the server's)."""
 
     def __init__(
         self,
@@ -231,6 +235,9 @@ class Room:
         """Called with the authors of every batch of updates once it is stored and sent."""
         self.on_joined: Callable[[Peer], None] | None = None
         """Called after a peer joined and was sent the room's state vector and awareness."""
+        self.on_integrated: list[Callable[[Peer, list[int]], None]] = []
+        """Each called as soon as a peer's updates changed the replica, with the peer and the
+        client ids whose structs they added (empty for deletions only): who wrote what."""
         self.publish: Callable[[bytes], Awaitable[None]] | None = None
         """Awaited with each batch's update made on this server (not :data:`REMOTE`), once
         stored and before any peer is sent it: how other servers get it (Redis mode)."""
@@ -267,6 +274,7 @@ class Room:
         if self.on_joined is not None:
             self.on_joined(peer)
         self._log.debug("Peer %s joined room %s (%d peers)", peer.name, self.name, len(self.peers))
+        self.events.peer_joined(self.name, peer, len(self.peers))
 
     def remove_peer(self, peer: Peer) -> None:
         """Leave: clear the peer's awareness states for everyone else, drop what it held."""
@@ -284,6 +292,7 @@ class Room:
             if self.on_awareness is not None:
                 self.on_awareness(removal)
         self._log.debug("Peer %s left room %s (%d peers)", peer.name, self.name, len(self.peers))
+        self.events.peer_left(self.name, peer, len(self.peers))
         if not self.peers and self._on_empty is not None:
             self._on_empty(self)
 
@@ -333,6 +342,7 @@ class Room:
                 pass
             elif peer.can_write:
                 self._enqueue((peer, subtype, payload, scan_update(payload)))
+                UPDATES_RECEIVED.inc()
             else:
                 self._refuse_write(peer)
         elif kind == MessageType.AWARENESS:
@@ -448,6 +458,7 @@ class Room:
             state.held.clear()
             state.held_bytes = 0
         self._log.warning("Refused peer %s in room %s: %s", peer.name, self.name, reason)
+        MALFORMED_MESSAGES.labels(transport_of(peer)).inc()
         peer.close(CloseCode.MALFORMED, reason)
 
     def _on_awareness(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
@@ -552,6 +563,7 @@ class Room:
         replica = self._replica_state()
         self._integrated = EMPTY_UPDATE
         error: BaseException | None = None
+        written: list[int] = []
         with self.doc.transaction():
             for update, shape in run:
                 if shape.missing(replica):
@@ -569,6 +581,7 @@ class Room:
                 for client, clock in shape.ends.items():  # it integrated whole
                     if clock > replica.get(client, 0):
                         replica[client] = clock
+                        written.append(client)
         if error is not None or self._integrated != EMPTY_UPDATE:
             self._state = None  # read back what Yrs integrated, rather than assume it
         if error is not None:
@@ -585,6 +598,8 @@ class Room:
         # what it received, as ypy-websocket does) is neither stored nor sent again.
         if self._integrated != EMPTY_UPDATE:
             applied.append((peer, self._integrated))
+            for hook in self.on_integrated:
+                hook(peer, written)
         return error is None
 
     def _release_held(self, applied: list[tuple[Peer, bytes]]) -> None:
@@ -619,6 +634,8 @@ class Room:
 
     def _fan_out(self, applied: list[tuple[Peer, bytes]], update: bytes) -> None:
         senders = {peer for peer, _ in applied}
+        # One message per peer, but for a lone sender, which is not echoed its own update.
+        UPDATES_SENT.inc(len(self.peers) - (len(senders) == 1 and applied[0][0] in self.peers))
         frame = self._frame(create_update_message(update))
         if len(senders) == 1:
             self._broadcast(frame, exclude=applied[0][0])

@@ -30,6 +30,8 @@ from pycrdt import Doc
 
 from .._lifecycle import Lifecycle
 from ..updates import replay
+from .metrics import STORE_COMMIT_SECONDS
+from .store_lock import share_store
 
 T = TypeVar("T")
 
@@ -47,6 +49,34 @@ class StoredRoom:
     """Rows in the log (1 after a compaction)."""
     last_modified: float
     """Unix time of the last append."""
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version of a room as stored (its content apart)."""
+
+    id: int
+    room: str
+    created: float
+    """Unix time it was taken."""
+    name: str | None
+    """None for an automatic version."""
+    authors: str
+    """JSON list of the identities that changed the room since the previous version."""
+    size: int
+    """Bytes of the room's encoded state (before compression)."""
+    codec: str
+    """How the content is stored: ``zlib`` or ``raw``."""
+
+
+@dataclass(frozen=True)
+class VersionPrune:
+    """Which of a room's automatic versions to remove when one is added."""
+
+    keep: int = 0
+    """Keep this many of the newest (0: no limit)."""
+    before: float = 0.0
+    """Remove those taken before this Unix time (0: no limit)."""
 
 
 class Store(Protocol):
@@ -101,6 +131,23 @@ CREATE TABLE IF NOT EXISTS room_meta (
     key TEXT NOT NULL,
     value BLOB NOT NULL,
     PRIMARY KEY (room, key)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    created REAL NOT NULL,
+    name TEXT,
+    authors TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_room ON versions (room, id);
+CREATE TABLE IF NOT EXISTS room_clients (
+    room TEXT NOT NULL,
+    client INTEGER NOT NULL,
+    identity TEXT NOT NULL,
+    PRIMARY KEY (room, client)
 );
 """
 
@@ -318,6 +365,8 @@ class SQLiteStore(Lifecycle):
         def remove(db: sqlite3.Connection) -> bool:
             cursor = db.execute("DELETE FROM updates WHERE room = ?", (room,))
             meta = db.execute("DELETE FROM room_meta WHERE room = ?", (room,))
+            db.execute("DELETE FROM versions WHERE room = ?", (room,))
+            db.execute("DELETE FROM room_clients WHERE room = ?", (room,))
             self._counts.pop(room, None)
             return cursor.rowcount > 0 or meta.rowcount > 0
 
@@ -363,6 +412,91 @@ class SQLiteStore(Lifecycle):
 
         await self._call(write)
 
+    # -- versions and authorship (see history.py) -----------------------------------------
+
+    async def add_version(self, version: StoredVersion, data: bytes, prune: VersionPrune) -> int:
+        """Keep a version of a room (``version.id`` is ignored); return its id.
+
+        In the same transaction, the room's automatic versions beyond ``prune.keep`` or older
+        than ``prune.before`` are removed (named versions stay until the room is deleted).
+        """
+
+        def write(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
+                "INSERT INTO versions (room, created, name, authors, size, codec, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    version.room,
+                    version.created,
+                    version.name,
+                    version.authors,
+                    version.size,
+                    version.codec,
+                    data,
+                ),
+            )
+            if prune.keep:
+                db.execute(
+                    "DELETE FROM versions WHERE room = ? AND name IS NULL AND id NOT IN"
+                    " (SELECT id FROM versions WHERE room = ? AND name IS NULL"
+                    " ORDER BY id DESC LIMIT ?)",
+                    (version.room, version.room, prune.keep),
+                )
+            if prune.before:
+                db.execute(
+                    "DELETE FROM versions WHERE room = ? AND name IS NULL AND created < ?",
+                    (version.room, prune.before),
+                )
+            return int(cursor.lastrowid or 0)
+
+        return await self._call(write)
+
+    async def versions(self, room: str) -> list[StoredVersion]:
+        """A room's versions, newest first, without their content."""
+
+        def read(db: sqlite3.Connection) -> list[StoredVersion]:
+            rows = db.execute(
+                "SELECT id, room, created, name, authors, size, codec FROM versions"
+                " WHERE room = ? ORDER BY id DESC",
+                (room,),
+            )
+            return [StoredVersion(*row) for row in rows]
+
+        return await self._call(read)
+
+    async def version(self, room: str, version: int) -> tuple[StoredVersion, bytes] | None:
+        """One version of a room and its stored content, or None."""
+
+        def read(db: sqlite3.Connection) -> tuple[StoredVersion, bytes] | None:
+            row = db.execute(
+                "SELECT id, room, created, name, authors, size, codec, data FROM versions"
+                " WHERE room = ? AND id = ?",
+                (room, version),
+            ).fetchone()
+            return (StoredVersion(*row[:7]), bytes(row[7])) if row else None
+
+        return await self._call(read)
+
+    async def clients(self, room: str) -> dict[int, str]:
+        """The identities (JSON) that wrote a room's Yjs client ids, by client id."""
+
+        def read(db: sqlite3.Connection) -> dict[int, str]:
+            rows = db.execute("SELECT client, identity FROM room_clients WHERE room = ?", (room,))
+            return {int(client): str(identity) for client, identity in rows}
+
+        return await self._call(read)
+
+    async def add_clients(self, room: str, identities: dict[int, str]) -> None:
+        """Record who wrote client ids of a room; a client id already recorded keeps its own."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR IGNORE INTO room_clients (room, client, identity) VALUES (?, ?, ?)",
+                [(room, client, identity) for client, identity in identities.items()],
+            )
+
+        await self._call(write)
+
     # -- writer thread ---------------------------------------------------------------------
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -372,6 +506,7 @@ class SQLiteStore(Lifecycle):
         return await asyncio.wrap_future(future)
 
     def _run(self, ready: Future[None]) -> None:
+        lock = share_store(self.path)  # offline `jupyter ysync --store` refuses while held
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
@@ -414,6 +549,8 @@ class SQLiteStore(Lifecycle):
         finally:
             checkpointer.stop()
             db.close()
+            if lock is not None:
+                lock.close()
 
     def _run_batch(
         self,
@@ -421,6 +558,7 @@ class SQLiteStore(Lifecycle):
         batch: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]],
     ) -> None:
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        started = time.perf_counter()
         db.execute("BEGIN")
         for fn, future in batch:
             db.execute("SAVEPOINT job")
@@ -440,6 +578,7 @@ class SQLiteStore(Lifecycle):
             for future, _, _ in results:
                 future.set_exception(commit_error)
             return
+        STORE_COMMIT_SECONDS.observe(time.perf_counter() - started)
         for future, result, error in results:
             if error is None:
                 future.set_result(result)
