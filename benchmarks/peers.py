@@ -308,7 +308,8 @@ class Ours(ServerKind):
         argv = [
             sys.executable,
             *_jupyter_server_args(port, token, workdir),
-            _extensions_arg({"jupyter_ysync": True}),
+            # jupyter-server-fileid, as in JupyterLab: file rooms are named by its ids.
+            _extensions_arg({"jupyter_ysync": True, "jupyter_server_fileid": True}),
             f"--YSyncApp.store_path={self.store_path(workdir)}",
         ]
         env = _jupyter_env(workdir)

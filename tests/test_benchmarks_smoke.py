@@ -2,11 +2,14 @@
 
 Benchmarks are not tests: nothing here asserts a duration or a rate. This runs
 two small scenarios of ``python -m benchmarks --quick`` against our server only
-and checks that the table has their rows, with figures from converged runs.
+and checks that the table has their rows, with figures from converged runs; and
+``python -m benchmarks.files`` (open, save, outside edit of a Markdown file) at a
+tiny size.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -76,3 +79,42 @@ def test_quick_mode_reports_converged_figures_for_ours(tmp_path: Path) -> None:
     raw = next(row for row in trace if row[1].startswith("raw pycrdt replay"))
     assert FIGURE.match(raw[2]), (raw, completed.stderr[-3000:])
     assert "FAILED" not in table
+
+
+def test_files_benchmark_runs_at_a_tiny_size_for_ours(tmp_path: Path) -> None:
+    results = tmp_path / "files.json"
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.files",
+            "--size-mb",
+            "0.02",
+            "--repeat",
+            "2",
+            "--servers",
+            "ours",
+            "--json",
+            str(results),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = {
+        cells[0]: cells[1]
+        for line in completed.stdout.splitlines()
+        if line.startswith("| ")
+        for cells in [[cell.strip() for cell in line.strip("|").split(" | ")]]
+    }
+    for figure in ("first open → full sync: wall (ms)", "save: server CPU (ms)"):
+        assert FIGURE.match(rows[figure]), (figure, rows, completed.stderr[-3000:])
+    (ours,) = json.loads(results.read_text())["measurements"]
+    assert [run["converged"] for run in ours["runs"]] == [True, True], ours
+    for run in ours["runs"]:  # an outside one-line edit reaches the peer as a small update
+        assert 0 < run["values"]["edit_bytes"] < run["values"]["file_bytes"] / 10, run
