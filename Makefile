@@ -62,7 +62,10 @@ labextension/node_modules/.yarn-state.yml: labextension/package.json labextensio
 	touch $@
 
 test: setup browser lint
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+	$(BIN)/python -m pytest --cov --cov-report=
+	# The guarantee scenarios again, each server process on its own redis-server (Redis mode).
+	YSYNC_TEST_REDIS=1 $(BIN)/python -m pytest --cov --cov-append --cov-report=term:skip-covered \
+	  tests/test_guarantees.py tests/test_notebooks.py
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not browser and not interop"

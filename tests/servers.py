@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -134,10 +135,25 @@ def room_info(server: ServerProcess, room: str) -> dict[str, Any] | None:
         raise
 
 
+REDIS_MODE_ENV = "YSYNC_TEST_REDIS"
+"""Set to 1 to run every ``ysync_process`` test in Redis mode (a redis-server of its own)."""
+
+
 @pytest.fixture
 def ysync_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A started server process; the test may kill and restart it."""
-    server = ServerProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    """A started server process; the test may kill and restart it.
+
+    With ``YSYNC_TEST_REDIS=1`` it shares its rooms through a redis-server of its own, so the
+    guarantee scenarios also run in Redis mode.
+    """
+    with contextlib.ExitStack() as stack:
+        extra: tuple[str, ...] = ()
+        if os.environ.get(REDIS_MODE_ENV) == "1":
+            from tests.redis_server import running_redis
+
+            redis = stack.enter_context(running_redis(tmp_path / "redis"))
+            extra = (f"--YSyncApp.redis_url={redis.url}",)
+        server = ServerProcess(tmp_path, extra=extra)
+        server.start()
+        stack.callback(server.stop)
+        yield server

@@ -79,6 +79,9 @@ class RoomManager(Lifecycle):
         joins it (file rooms bind their file here); what it raises fails the load."""
         self.on_unload: Callable[[Room], None] | None = None
         """Called for every room unloaded or deleted."""
+        self.on_delete: Callable[[str], Awaitable[bool]] | None = None
+        """Awaited after a room is deleted here, to delete it elsewhere (Redis mode); returns
+        whether it existed there."""
         self.idle_unload_delay = idle_unload_delay
         self.compact_after = compact_after
         self._frame = frame
@@ -176,9 +179,15 @@ class RoomManager(Lifecycle):
         self.events.room_unloaded(room.name)
 
     async def delete(
-        self, name: str, *, code: int = CloseCode.ROOM_DELETED, reason: str = ""
+        self,
+        name: str,
+        *,
+        code: int = CloseCode.ROOM_DELETED,
+        reason: str = "",
+        local: bool = False,
     ) -> bool:
-        """Close the room's peers (``code``, ``reason``) and remove it and its stored history."""
+        """Close the room's peers (``code``, ``reason``) and remove it and its stored history;
+        unless ``local``, :attr:`on_delete` then removes it everywhere else too."""
         room = self.rooms.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
@@ -191,6 +200,8 @@ class RoomManager(Lifecycle):
         existed = await self.store.delete(name)
         if existed or room is not None:
             self.events.room_deleted(name)
+        if self.on_delete is not None and not local:
+            existed = await self.on_delete(name) or existed
         return existed or room is not None
 
     def _info(self, name: str, stored: StoredRoom | None) -> RoomInfo:
