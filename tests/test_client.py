@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,20 @@ def test_environment_credentials_are_used_when_no_arguments(
     monkeypatch.setenv("JUPYTER_YSYNC_TOKEN", server.token)
     with connect("env") as doc:
         assert doc.status is ConnectionStatus.SYNCED
+
+
+def test_a_deleted_room_ends_the_peer_instead_of_reconnecting(ysync_process):
+    """Close code 4404 is final: the peer fails with the server's reason, and says so."""
+    server = ysync_process
+    with connect("doomed", url=server.http_url, token=server.token) as doc:
+        doc.text.insert(0, "x")
+        request = urllib.request.Request(
+            f"{server.http_url}ysync/rooms/doomed",
+            method="DELETE",
+            headers={"Authorization": f"token {server.token}"},
+        )
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 204
+        wait_until(lambda: doc.status is ConnectionStatus.FAILED, 10, "the peer to fail")
+        with pytest.raises(ConnectionFailed, match=r"4404.*was deleted"):
+            doc.wait_synced(1)

@@ -384,9 +384,12 @@ class Transport(Lifecycle):
                 self._drain_outbox()  # anything queued offline goes into the mirror first
                 await connection.send(create_sync_message(self._mirror))
                 await connection.send(self.presence.announcement())
-                async for message in connection:
-                    if isinstance(message, bytes):
-                        await self._handle(connection, message)
+                # websockets ends the iteration with ConnectionClosedError for any close code
+                # but 1000/1001: the code, read below, decides whether to reconnect.
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for message in connection:
+                        if isinstance(message, bytes):
+                            await self._handle(connection, message)
             finally:
                 self._connection = None
                 renew.cancel()
