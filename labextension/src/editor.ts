@@ -28,7 +28,7 @@ import { IUser } from './identity';
 import { IPeer, IPerson, headcount, isPeerState } from './people';
 import { ROOT_TEXT } from './protocol';
 import { RoomConnection } from './provider';
-import { ConnectionStatus, statusLine } from './status';
+import { ConnectionStatus, channelLabel, statusLine } from './status';
 
 /** How long a remote caret's name stays shown after it moved, in ms. */
 const NAME_FLAG_MS = 2500;
@@ -272,12 +272,19 @@ export class YEditor implements IDisposable {
         closed: this.connection.closedReason,
         detail: this._statusDetail,
         headcount: headcount(this.people),
-        readOnly: this._locked
+        readOnly: this._locked,
+        channel: this.connection.channel
       },
       this._trans
     );
-    this._statusNode.title = writeDenied ?? '';
+    this._statusNode.title =
+      writeDenied ??
+      this._trans.__(
+        'via %1',
+        channelLabel(this.connection.channel, this._trans)
+      );
     this._statusNode.dataset.status = this.status;
+    this._statusNode.dataset.channel = this.connection.channel;
     this._statusNode.classList.toggle(
       'jp-mod-writeDenied',
       writeDenied !== null

@@ -6,6 +6,9 @@
  *   and launcher entries, and restores open rooms on reload.
  * - `jupyter-ysync:files` opens Markdown and HTML files as collaborative
  *   rich-text documents ("Open With" > "Rich Text (collaborative)").
+ * - `jupyter-ysync:history` adds the "Version history" side panel, and the
+ *   "Save version", "History" and "Show authors" commands that the room
+ *   panel's and the file document's toolbars hold.
  */
 
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
@@ -40,6 +43,7 @@ import {
   FileModelFactory,
   MODEL_NAME
 } from './filedoc';
+import { activateHistory, addHistoryButtons } from './historycommands';
 import { RoomPanel, createRoomWidget, roomIcon } from './panel';
 import { InvalidRoomName, ROOM_NAME_RULE, validateRoomName } from './protocol';
 import { MODULE_NAME, MODULE_VERSION } from './version';
@@ -186,6 +190,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
           serverSettings: app.serviceManager.serverSettings,
           translator: translator ?? undefined
         });
+        addHistoryButtons(widget, app.commands, translator);
         await tracker.add(widget);
         app.shell.add(widget, 'main');
         app.shell.activateById(widget.id);
@@ -262,6 +267,7 @@ const filesPlugin: JupyterFrontEndPlugin<void> = {
       if (fileType?.icon) {
         widget.title.icon = fileType.icon;
       }
+      addHistoryButtons(widget, app.commands, translator);
       void tracker.add(widget);
       widget.context.pathChanged.connect(() => void tracker.save(widget));
     });
@@ -293,4 +299,20 @@ const filesPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [widgetPlugin, panelPlugin, filesPlugin];
+const historyPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-ysync:history',
+  description:
+    "A room's versions (save, preview, diff, restore) and who wrote what.",
+  autoStart: true,
+  optional: [ICommandPalette, ILayoutRestorer, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
+  ): void => {
+    activateHistory(app, { palette, restorer, translator });
+  }
+};
+
+export default [widgetPlugin, panelPlugin, filesPlugin, historyPlugin];

@@ -3,6 +3,12 @@
  * y-websocket: its replica, its connection state, why the server closed it,
  * whether the server refused its edits, and who else is in the room.
  *
+ * Where the websocket cannot connect (a proxy that refuses or strips the
+ * upgrade), the same replica and presence go over HTTP (`HttpProvider`)
+ * while the websocket is tried again in the background; it takes over once
+ * it opens. `FallbackMachine` (`channel.ts`) decides; `channel` says which
+ * one is live.
+ *
  * Nothing here knows about the editor: any Yjs binding (Quill today) can be
  * put on `doc` and `awareness`.
  */
@@ -16,6 +22,8 @@ import * as authProtocol from 'y-protocols/auth';
 import { WebsocketProvider, messageAuth, messageSync } from 'y-websocket';
 import * as Y from 'yjs';
 
+import { Channel, FallbackAction, FallbackMachine, Transport } from './channel';
+import { HttpProvider } from './httpprovider';
 import { IUser, anonymousUser } from './identity';
 import { IPeer, IPerson, groupPeople, listPeers } from './people';
 import {
@@ -48,6 +56,8 @@ export class RoomConnection implements IDisposable {
     this.doc = options.doc ?? new Y.Doc();
     this._trans = (options.translator ?? nullTranslator).load('jupyter_ysync');
     const settings = options.serverSettings ?? ServerConnection.makeSettings();
+    this._settings = settings;
+    this._fallback = new FallbackMachine({ transport: options.transport });
     this.provider = new WebsocketProvider(
       settings.wsUrl + ROOMS_ROUTE,
       this.room,
@@ -87,14 +97,17 @@ export class RoomConnection implements IDisposable {
     this.provider.on('status', this._onStatus);
     this.provider.on('sync', this._onSync);
     this.provider.on('closed', this._onClosed);
+    this.provider.on('connection-close', this._onSocketClose);
     this.provider.awareness.on('change', this._onAwarenessChange);
+    // A closing websocket tells the others this peer left; HTTP has to say it.
+    window.addEventListener('pagehide', this._onPageHide);
 
     void Promise.resolve(options.user ?? anonymousUser())
       .catch(() => anonymousUser())
       .then(user => {
         if (!this._isDisposed) {
           this.setUser(user);
-          this.provider.connect();
+          this._run(this._fallback.start());
         }
       });
   }
@@ -113,6 +126,19 @@ export class RoomConnection implements IDisposable {
   /** The connection state. */
   get status(): ConnectionStatus {
     return this._status;
+  }
+
+  /**
+   * The channel that carries the room: the websocket, or HTTP while the
+   * websocket cannot connect. `statusChanged` is emitted when it changes.
+   */
+  get channel(): Channel {
+    return this._fallback.channel;
+  }
+
+  /** The HTTP channel while it is live, else null. */
+  get http(): HttpProvider | null {
+    return this._http;
   }
 
   /**
@@ -207,6 +233,11 @@ export class RoomConnection implements IDisposable {
         this._statusChanged.connect(done);
       });
     }
+    if (this._http !== null && this.channel === 'http') {
+      // Each POST is answered once the update is stored.
+      await this._http.flush(Math.max(deadline - Date.now(), 0));
+      return;
+    }
     const ws = this.provider.ws;
     if (ws === null) {
       throw failure();
@@ -243,6 +274,12 @@ export class RoomConnection implements IDisposable {
     this.provider.off('status', this._onStatus);
     this.provider.off('sync', this._onSync);
     this.provider.off('closed', this._onClosed);
+    this.provider.off('connection-close', this._onSocketClose);
+    window.clearTimeout(this._probeTimer);
+    window.removeEventListener('pagehide', this._onPageHide);
+    this._fallback.close();
+    // Tells the other peers we left (awareness removal) and stops the requests.
+    this._stopHttp(true);
     // Tells the other peers we left (awareness removal) and closes the socket.
     this.provider.destroy();
     this.doc.destroy();
@@ -257,14 +294,14 @@ export class RoomConnection implements IDisposable {
   }
 
   /** The server dropped our edits: this peer may only read the room. */
-  private _onPermissionDenied(reason: string): void {
+  private _onPermissionDenied = (reason: string): void => {
     if (this._writeDenied !== null) {
       return;
     }
     this._writeDenied =
       reason || this._trans.__('read-only: your changes are not saved');
     this._writeDeniedChanged.emit(this._writeDenied);
-  }
+  };
 
   /**
    * The server answered a sync step 1. Once synced, y-websocket sends none of
@@ -286,6 +323,15 @@ export class RoomConnection implements IDisposable {
   }
 
   private _onStatus = ({ status }: { status: SocketStatus }): void => {
+    if (status === 'connecting') {
+      this._socketOpened = false;
+    } else if (status === 'connected') {
+      this._socketOpened = true;
+      this._run(this._fallback.websocketOpened());
+    }
+    if (this.channel !== 'websocket') {
+      return; // a probe: HTTP stays the channel until it opens
+    }
     if (status !== 'connected') {
       // A step 1 sent on a closed socket is never answered.
       this._failFlushes(
@@ -309,7 +355,7 @@ export class RoomConnection implements IDisposable {
   };
 
   private _onSync = (synced: boolean): void => {
-    if (this.provider.wsconnected) {
+    if (this.provider.wsconnected && this.channel === 'websocket') {
       this._setStatus(connectionStatus('connected', synced));
     }
   };
@@ -324,7 +370,122 @@ export class RoomConnection implements IDisposable {
   }): void => {
     this._closeCode = code;
     this._closedReason = closedMessage(code, reason, this._trans);
+    this._run(this._fallback.close());
     this._setStatus('disconnected', true);
+  };
+
+  /**
+   * The websocket closed: before it opened, the handshake failed (refused,
+   * or stripped by a proxy); null when closed here (`disconnect`).
+   */
+  private _onSocketClose = (event: CloseEvent | null): void => {
+    if (event === null) {
+      return;
+    }
+    const opened = this._socketOpened;
+    this._socketOpened = false;
+    this._run(
+      opened ? this._fallback.websocketLost() : this._fallback.websocketFailed()
+    );
+  };
+
+  /** Carry out what the fallback decided. */
+  private _run(actions: FallbackAction[]): void {
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'connect-websocket':
+          this.provider.connect();
+          break;
+        case 'disconnect-websocket':
+          this.provider.disconnect();
+          break;
+        case 'start-http':
+          this._startHttp();
+          break;
+        case 'stop-http':
+          this._stopHttp(false);
+          if (this.provider.wsconnected) {
+            // The websocket took over: show its state.
+            this._setStatus(
+              connectionStatus('connected', this.provider.synced),
+              true
+            );
+          }
+          break;
+        case 'schedule-probe':
+          window.clearTimeout(this._probeTimer);
+          this._probeTimer = window.setTimeout(
+            () => this._run(this._fallback.probeDue()),
+            action.delay
+          );
+          break;
+        case 'cancel-probe':
+          window.clearTimeout(this._probeTimer);
+          break;
+      }
+    }
+  }
+
+  private _startHttp(): void {
+    if (this._http !== null || this._isDisposed) {
+      return;
+    }
+    const settings = this._settings;
+    this._http = new HttpProvider({
+      url: `${settings.baseUrl}${ROOMS_ROUTE}/${this.room}`,
+      doc: this.doc,
+      awareness: this.provider.awareness,
+      request: (url, init) => ServerConnection.makeRequest(url, init, settings),
+      connect: false
+    });
+    this._http.on('status', this._onHttpStatus);
+    this._http.on('sync', this._onHttpStatus);
+    this._http.on('closed', this._onClosed);
+    this._http.on('permission-denied', this._onPermissionDenied);
+    this._setStatus('connecting', true);
+    this._http.connect();
+  }
+
+  /**
+   * Stop the HTTP channel; with `goodbye`, tell the others this peer left
+   * (not when the websocket takes over: it carries the same state).
+   */
+  private _stopHttp(goodbye: boolean): void {
+    const http = this._http;
+    if (http === null) {
+      return;
+    }
+    this._http = null;
+    http.off('status', this._onHttpStatus);
+    http.off('sync', this._onHttpStatus);
+    http.off('closed', this._onClosed);
+    http.off('permission-denied', this._onPermissionDenied);
+    http.destroy({ goodbye });
+  }
+
+  private _onPageHide = (): void => {
+    this._http?.goodbye();
+  };
+
+  private _onHttpStatus = (): void => {
+    const http = this._http;
+    if (http === null || this.channel !== 'http') {
+      return;
+    }
+    if (http.status !== 'connected') {
+      this._failFlushes(
+        new Error(
+          this._trans.__(
+            'The connection to room %1 was lost before the server answered.',
+            this.room
+          )
+        )
+      );
+    } else if (this._closedReason !== null) {
+      this._closedReason = null;
+      this._closeCode = null;
+    }
+    this._setStatus(connectionStatus(http.status, http.synced));
   };
 
   private _onAwarenessChange = (change: RoomConnection.IPeersChange): void => {
@@ -332,6 +493,12 @@ export class RoomConnection implements IDisposable {
   };
 
   private _trans: Translation;
+  private _settings: ServerConnection.ISettings;
+  private _fallback: FallbackMachine;
+  private _http: HttpProvider | null = null;
+  private _probeTimer = 0;
+  /** Whether the current websocket opened (else its close is a failed handshake). */
+  private _socketOpened = false;
   private _status: ConnectionStatus = 'connecting';
   private _closedReason: string | null = null;
   private _closeCode: number | null = null;
@@ -360,6 +527,11 @@ export namespace RoomConnection {
     serverSettings?: ServerConnection.ISettings;
     /** For the messages the connection reports. Default: none (English). */
     translator?: ITranslator;
+    /**
+     * `auto` (default): the websocket, falling back to HTTP while it cannot
+     * connect; `websocket` or `http`: that channel only.
+     */
+    transport?: Transport;
   }
 
   /** Which peers (client ids) joined, changed their presence or left. */

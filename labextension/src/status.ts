@@ -1,11 +1,13 @@
 /**
  * A room connection's state, and the status line an editor shows under the
- * text: `notes · synced · 2 people · 1 kernel · read-only`. Pure functions,
- * no DOM.
+ * text: `notes · synced · 2 people · 1 kernel · read-only`, or
+ * `notes · synced · HTTP (websocket blocked) · 1 person` while the room goes
+ * over HTTP. Pure functions, no DOM.
  */
 
 import type { TranslationBundle } from '@jupyterlab/translation';
 
+import type { Channel } from './channel';
 import type { IHeadcount } from './people';
 
 /** The connection state, as shown in the status line and the widget's `status` trait. */
@@ -65,6 +67,13 @@ export function statusLabel(
   }
 }
 
+/** The channel in words: `websocket`, or `HTTP (websocket blocked)`. */
+export function channelLabel(channel: Channel, trans: Translation): string {
+  return channel === 'http'
+    ? trans.__('HTTP (websocket blocked)')
+    : trans.__('websocket');
+}
+
 /** What the status line shows. */
 export interface IStatusLine {
   /** What the editor shows: the room name, or a file's path. */
@@ -76,6 +85,11 @@ export interface IStatusLine {
   detail?: string | null;
   headcount: IHeadcount;
   readOnly: boolean;
+  /**
+   * The live channel. Only HTTP is shown in the line (after the state): the
+   * websocket is the usual one. Default: the websocket.
+   */
+  channel?: Channel;
 }
 
 /**
@@ -86,6 +100,9 @@ export interface IStatusLine {
 export function statusLine(line: IStatusLine, trans: Translation): string {
   const { people, kernels } = line.headcount;
   const parts = [line.room, line.closed ?? statusLabel(line.status, trans)];
+  if (line.channel === 'http' && line.closed === null) {
+    parts.push(channelLabel(line.channel, trans));
+  }
   if (line.detail) {
     parts.push(line.detail);
   }

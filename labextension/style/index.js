@@ -1,2 +1,3 @@
 import 'quill/dist/quill.snow.css';
 import './base.css';
+import './history.css';

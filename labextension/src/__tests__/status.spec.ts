@@ -1,6 +1,7 @@
 import {
   ConnectionStatus,
   Translation,
+  channelLabel,
   closedMessage,
   connectionStatus,
   statusLabel,
@@ -83,6 +84,25 @@ describe('statusLine', () => {
 
   it('shows the room, the state and one person', () => {
     expect(statusLine(base, english)).toBe('notes · synced · 1 person');
+  });
+
+  it('says when the room goes over HTTP, not over the usual websocket', () => {
+    const http = { ...base, channel: 'http' as const };
+    expect(statusLine(http, english)).toBe(
+      'notes · synced · HTTP (websocket blocked) · 1 person'
+    );
+    expect(statusLine({ ...base, channel: 'websocket' }, english)).toBe(
+      'notes · synced · 1 person'
+    );
+    const closed = { ...http, closed: closedMessage(4404, 'gone', english) };
+    expect(statusLine(closed, english)).toBe(
+      'notes · disconnected: gone (4404) · 1 person'
+    );
+  });
+
+  it('names the channel', () => {
+    expect(channelLabel('websocket', english)).toBe('websocket');
+    expect(channelLabel('http', english)).toBe('HTTP (websocket blocked)');
   });
 
   it('counts people and kernels', () => {
