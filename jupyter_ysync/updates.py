@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
 from pycrdt import Doc
@@ -26,6 +27,42 @@ def replay(doc: Doc[Any], updates: list[bytes]) -> None:
         with doc.transaction():
             for update in updates[first : first + REPLAY_BATCH]:
                 doc.apply_update(update)
+
+
+class ContentRef(IntEnum):
+    """What a struct holds: the low 5 bits of its info byte, numbered as Yjs numbers them.
+
+    ``GC`` and ``SKIP`` are structs of their own (a length, no origins); the others are items.
+    """
+
+    GC = 0
+    DELETED = 1
+    JSON = 2
+    BINARY = 3
+    STRING = 4
+    EMBED = 5
+    FORMAT = 6
+    TYPE = 7
+    ANY = 8
+    DOC = 9
+    SKIP = 10
+    MOVE = 11
+
+
+HAS_ORIGIN = 0x80
+"""Info byte flag: the item's left origin (client, clock) is written out."""
+HAS_RIGHT_ORIGIN = 0x40
+"""Info byte flag: the item's right origin is written out."""
+HAS_PARENT_SUB = 0x20
+"""Info byte flag: the item is a map entry; its key is written out (only without origins)."""
+
+
+def utf16_length(text: str) -> int:
+    """The length of ``text`` as JavaScript counts it (UTF-16 code units): a string item's
+    clock ticks."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 MAX_ANY_DEPTH = 64

@@ -192,3 +192,31 @@ def test_a_changed_word_is_replaced_whole_so_concurrent_edits_sit_side_by_side()
     mine.apply_update(theirs.get_update(mine.get_state()))
     merged = str(mine.get("content", type=pycrdt.Text))
     assert merged in ("the cowdog sat\n", "the dogcow sat\n")
+
+
+def test_the_same_attributes_in_another_order_are_no_change() -> None:
+    """A replica reads attributes back in its own order: that is not an edit."""
+    old = [
+        {"insert": "a", "attributes": {"bold": True, "italic": True}},
+        {"insert": "\n", "attributes": {"list": "ordered", "indent": 1}},
+    ] * 50
+    new = [
+        {"insert": "a", "attributes": {"italic": True, "bold": True}},
+        {"insert": "\n", "attributes": {"indent": 1, "list": "ordered"}},
+    ] * 50
+    assert diff_ops(old, new) == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), documents(), documents(), documents())
+def test_a_change_between_a_shared_start_and_end_is_found_there(
+    start: Ops, old: Ops, new: Ops, end: Ops
+) -> None:
+    """The shared start and end are skipped op by op, cut back to whole lines."""
+    before, after = canonical(start + old + end), canonical(start + new + end)
+    rich = holding(before)
+    changes = diff_ops(before, after)
+    rich.apply_delta(changes)
+    assert rich.delta == after
+    if changes and "retain" in changes[0] and "attributes" not in changes[0]:
+        assert changes[0]["retain"] >= size(start) - 1  # at most the start's last newline

@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from jupyter_ysync.richtext import lossless
 from jupyter_ysync.richtext.delta import Line, lines, push
 from jupyter_ysync.richtext.lossless import _CHECK, VERBATIM, Parsed, parse, render
 
@@ -284,3 +287,91 @@ def test_html_edit_rewrites_only_its_element() -> None:
 def test_html_unsafe_link_is_not_made_rich() -> None:
     parsed = parse('<p><a href="javascript:alert(1)">x</a></p>', "html")
     assert verbatim_lines(parsed) == ['<p><a href="javascript:alert(1)">x</a></p>']
+
+
+# --------------------------------------------------------------------------------------------
+# parsing a new version of a file incrementally
+
+SNIPPETS = [
+    "\n", "\n\n", "- item\n", "* other\n", "1. one\n", "```\n", "~~~py\n", "# Heading\n", "===\n",
+    "| a | b |\n|---|---|\n", "> quote\n", "[ref]: https://example.com\n", "    code\n",
+    "<div>\n", "<!--", "-->", "word", "*", "\n\n- a\n\n", "$$\n", "[^1]",
+]  # fmt: skip
+EDITABLE = [path for path in MARKDOWN_FILES if path.stat().st_size > 4000][::6]
+
+
+def same_reading(incremental: Parsed, whole: Parsed) -> None:
+    assert incremental.ops == whole.ops
+    assert incremental._blocks == whole._blocks
+    assert incremental._read is not None and whole._read is not None
+    assert incremental._read.visited == whole._read.visited
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(EDITABLE),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(SNIPPETS), st.integers(0, 300)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_an_incremental_parse_reads_exactly_as_a_whole_parse(
+    path: Path, edits: list[tuple[float, str, int]]
+) -> None:
+    """Reused blocks, the window read again and where it rejoins the old reading: all as
+    reading the new text from scratch, whatever the edit (fences and comments left open,
+    lists joined, reference definitions, setext underlines, tables...)."""
+    text = read(path)
+    previous = parse(text, "markdown")
+    for where, snippet, removed in edits:
+        at = int(where * len(text))
+        text = text[:at] + snippet + text[at + removed :]
+        incremental = parse(text, "markdown", previous)
+        same_reading(incremental, parse(text, "markdown"))
+        previous = incremental
+
+
+def test_a_one_line_edit_of_a_big_file_reads_a_few_blocks_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "\n\n".join(read(path) for path in MARKDOWN_FILES[:20])
+    previous = parse(text, "markdown")
+    at = text.index("\n\n", len(text) // 2) + 2
+    edited = text[:at] + "A new paragraph, typed in another editor.\n\n" + text[at:]
+    calls: list[str] = []
+    real = lossless._faithful_ops
+
+    def counting(tokens: Any, env: Any, source: str) -> Any:
+        calls.append(source)
+        return real(tokens, env, source)
+
+    monkeypatch.setattr(lossless, "_faithful_ops", counting)
+    incremental = parse(edited, "markdown", previous)
+    assert "A new paragraph, typed in another editor." in calls
+    assert len(calls) < 20 < len(previous._blocks)
+    monkeypatch.undo()
+    same_reading(incremental, parse(edited, "markdown"))
+
+
+def test_a_changed_reference_definition_reads_the_whole_file_again() -> None:
+    text = "See [the docs][d].\n\n" + "Filler paragraph.\n\n" * 40 + "[d]: https://old.example\n"
+    previous = parse(text, "markdown")
+    assert {"insert": "the docs", "attributes": {"link": "https://old.example"}} in previous.ops
+    edited = text.replace("old.example", "new.example")
+    incremental = parse(edited, "markdown", previous)
+    assert {"insert": "the docs", "attributes": {"link": "https://new.example"}} in incremental.ops
+    same_reading(incremental, parse(edited, "markdown"))
+
+
+def test_an_incremental_parse_keeps_crlf_and_saves_back_byte_for_byte() -> None:
+    text = "# Title\r\n\r\nFirst.\r\n\r\n- a\r\n- b\r\n\r\nLast.\r\n"
+    edited = text.replace("First.", "First, edited.")
+    incremental = parse(edited, "markdown", parse(text, "markdown"))
+    same_reading(incremental, parse(edited, "markdown"))
+    assert render(incremental.ops, "markdown", base=incremental) == edited
+
+
+def test_a_previous_parse_of_another_format_is_ignored() -> None:
+    html = parse("<p>Hello</p>", "html")
+    assert parse("Hello\n", "markdown", html).ops == parse("Hello\n", "markdown").ops

@@ -271,8 +271,9 @@ class RichText:
         parsed = _parse_ops(ops)
         with _Write(self) as write:
             engine = write.engine()
-            engine.check(self._offsets.read(write.native), parsed)
-            write.end = engine.run(self._offsets.read(write.native), parsed)
+            content = self._offsets.read(write.native)
+            engine.check(content.again(), parsed)
+            write.end = engine.run(content, parsed)
 
     def insert_markdown(self, index: int, markdown: str) -> None:
         """Insert Markdown at ``index`` as formatted content, in one transaction.
@@ -317,8 +318,9 @@ class RichText:
             if changes:
                 parsed = _parse_ops(changes)
                 engine = write.engine()
-                engine.check(self._offsets.read(write.native), parsed)
-                write.end = engine.run(self._offsets.read(write.native), parsed)
+                content = self._offsets.read(write.native)
+                engine.check(content.again(), parsed)
+                write.end = engine.run(content, parsed)
 
     def set_text(self, text: str) -> None:
         """Make the content the plain ``text`` (no formats), changing only what differs.
@@ -386,21 +388,47 @@ class RichText:
 
     def _read(self) -> list[Op]:
         """:attr:`delta` without refreshing (callable inside a write)."""
+        with self._doc.transaction() as txn:  # the native diff: see _native()
+            chunks = self._native_text.diff(_native(txn))
         ops: list[Op] = []
+        pieces: list[str] = []  # the last op's text, joined once (push's += copies it)
         ends_with_newline = False
-        for value, attrs in self._text.diff():
-            plain = _plain(attrs) if attrs else {}
-            inline = {k: v for k, v in plain.items() if k not in BLOCK_FORMATS and v is not None}
+        for value, attrs in chunks:
+            if attrs:
+                plain = _plain(attrs)
+                inline = {
+                    k: v for k, v in plain.items() if k not in BLOCK_FORMATS and v is not None
+                }
+            else:
+                plain = inline = {}
             if isinstance(value, str):
                 block = {k: v for k, v in plain.items() if k in BLOCK_FORMATS and v is not None}
                 if block.get("code-block") is True:
                     block["code-block"] = "plain"
-                for part in _NEWLINES.split(value):
-                    push(ops, part, block if part.startswith("\n") else inline)
+                parts = _NEWLINES.split(value) if block != inline else (value,)
+                for part in parts:
+                    if not part:
+                        continue
+                    chosen = (block if part[0] == "\n" else inline) or None
+                    last = ops[-1] if ops else None
+                    if last is not None and pieces and last.get("attributes") == chosen:
+                        pieces.append(part)
+                        continue
+                    if len(pieces) > 1:
+                        ops[-1]["insert"] = "".join(pieces)
+                    pieces = [part]
+                    ops.append(
+                        {"insert": part, "attributes": dict(chosen)} if chosen else {"insert": part}
+                    )
                 ends_with_newline = value.endswith("\n")
             else:
-                push(ops, _embed(value), inline)
+                if len(pieces) > 1:
+                    ops[-1]["insert"] = "".join(pieces)
+                pieces = []
+                push(ops, _embed(self._text._maybe_as_type_or_doc(value)), inline)
                 ends_with_newline = False
+        if len(pieces) > 1:
+            ops[-1]["insert"] = "".join(pieces)
         if not ends_with_newline:
             push(ops, "\n", None)
         return ops

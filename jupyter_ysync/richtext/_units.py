@@ -106,6 +106,10 @@ class _Content:
         last = chunks[-1][0] if chunks else None
         self.ends_with_newline = isinstance(last, str) and last.endswith("\n")
 
+    def again(self) -> _Content:
+        """The same content from its start (for a dry run before the real one)."""
+        return _Content(self._chunks)
+
     def take(self, count: int) -> list[str | None]:
         pieces: list[str | None] = []
         while count > 0:

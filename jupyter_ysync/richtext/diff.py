@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, NamedTuple
 
 from .delta import Attributes, Op
 
@@ -42,9 +42,11 @@ def diff_ops(old: Sequence[Op], new: Sequence[Op]) -> list[Op]:
                {"insert": "Text\\n"}]
         diff_ops(old, new)  # [{'retain': 5}, {'retain': 1, 'attributes': {'header': 1}}]
     """
-    old_lines = _lines(old)
-    new_lines = _lines(new)
+    trimmed = _trim(old, new)
+    old_lines = _lines(trimmed.old_rest)
+    new_lines = _lines(trimmed.new_rest)
     out = _Builder()
+    out.retain(trimmed.head_size, None)
     prefix = 0
     limit = min(len(old_lines), len(new_lines))
     while prefix < limit and old_lines[prefix].key == new_lines[prefix].key:
@@ -67,6 +69,95 @@ def diff_ops(old: Sequence[Op], new: Sequence[Op]) -> list[Op]:
             new_units = [unit for line in b[j1:j2] for unit in line.units()]
             _diff_units(old_units, new_units, out)
     return out.ops()
+
+
+class _Trimmed(NamedTuple):
+    """Two documents without the whole lines they start and end with (see :func:`_trim`)."""
+
+    head_size: int
+    """The length (characters and embeds) of the lines skipped at the start."""
+    head_lines: int
+    tail_lines: int
+    old_rest: list[Op]
+    new_rest: list[Op]
+
+
+def _trim(old: Sequence[Op], new: Sequence[Op]) -> _Trimmed:
+    """Skip the whole lines both documents start and end with, comparing ops rather than
+    lines: linear, and fast."""
+    limit = min(len(old), len(new))
+    head = 0
+    while head < limit and _same_op(old[head], new[head]):
+        head += 1
+    tail = 0
+    while tail < limit - head and _same_op(old[-1 - tail], new[-1 - tail]):
+        tail += 1
+    first, cut = 0, 0  # the rest starts at [first][cut:], after the head's last newline
+    for index in range(head - 1, -1, -1):
+        value = old[index].get("insert")
+        if isinstance(value, str) and "\n" in value:
+            first, cut = index, value.rindex("\n") + 1
+            break
+    skip = 0  # the rest ends at [len - skip][:end], the tail's first newline
+    end = 0
+    for index in range(len(old) - tail, len(old)):
+        value = old[index].get("insert")
+        if isinstance(value, str) and "\n" in value:
+            skip, end = len(old) - index, value.index("\n") + 1
+            break
+    size = cut
+    head_lines = old[first]["insert"].count("\n") if cut else 0
+    for op in old[:first]:
+        value = op.get("insert")
+        if isinstance(value, str):
+            size += len(value)
+            head_lines += value.count("\n")
+        elif value is not None:
+            size += 1
+    tail_lines = 0
+    if skip:
+        tail_lines = old[-skip]["insert"].count("\n", end)
+        for op in old[len(old) - skip + 1 :]:
+            value = op.get("insert")
+            if isinstance(value, str):
+                tail_lines += value.count("\n")
+        value = old[-1].get("insert")
+        if not (isinstance(value, str) and value.endswith("\n")):
+            tail_lines += 1  # a last line without its newline
+    return _Trimmed(
+        size,
+        head_lines,
+        tail_lines,
+        _slice(old, first, cut, len(old) - skip if skip else len(old), end),
+        _slice(new, first, cut, len(new) - skip if skip else len(new), end),
+    )
+
+
+def _same_op(a: Op, b: Op) -> bool:
+    """Equal, and equal as the line keys compare them (``True`` is not ``1`` there)."""
+    if a != b:
+        return False
+    attrs = a.get("attributes")
+    if attrs and _frozen(attrs) != _frozen(b["attributes"]):
+        return False
+    value = a.get("insert")
+    return isinstance(value, str) or repr(value) == repr(b.get("insert"))
+
+
+def _slice(ops: Sequence[Op], first: int, cut: int, last: int, end: int) -> list[Op]:
+    """``ops`` from ``ops[first]["insert"][cut:]`` to ``ops[last]["insert"][:end]``."""
+    out: list[Op] = []
+    for index in range(first, min(last + 1, len(ops))):
+        op = ops[index]
+        low = cut if index == first else 0
+        high = end if index == last else None
+        if low or high is not None:
+            piece = op["insert"][low:high]
+            if piece:
+                out.append({**op, "insert": piece})
+        else:
+            out.append(op)
+    return out
 
 
 class _Line:

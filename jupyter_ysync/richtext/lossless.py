@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -30,9 +31,13 @@ from typing import Any, Literal, TypeAlias
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import inline as _core_inline
+from markdown_it.rules_core import text_join as _text_join
+from markdown_it.rules_core.state_core import StateCore
 from markdown_it.token import Token
 
 from .delta import Line, Op, line_kind, lines, push
+from .diff import _trim
 from .html import delta_to_html
 from .markdown import _tokens_to_ops, delta_to_markdown
 
@@ -75,9 +80,11 @@ class Parsed:
     text: str
     ops: list[Op]
     _blocks: tuple[_Block, ...] = field(default=(), repr=False, compare=False)
+    _read: _Read | None = field(default=None, repr=False, compare=False)
+    """How the Markdown was read, kept so that its next version is parsed incrementally."""
 
 
-def parse(text: str, format: Format) -> Parsed:
+def parse(text: str, format: Format, previous: Parsed | None = None) -> Parsed:
     """Read a Markdown or HTML file as a Quill delta, keeping what rich text cannot show.
 
     Example::
@@ -87,18 +94,33 @@ def parse(text: str, format: Format) -> Parsed:
         #  {'insert': '| a |'}, {'insert': '\\n', 'attributes': {'code-block': 'verbatim'}},
         #  {'insert': '|---|'}, {'insert': '\\n', 'attributes': {'code-block': 'verbatim'}}]
 
+    With ``previous``, the :class:`Parsed` of an earlier version of the same file, a Markdown
+    file is parsed incrementally: only the blocks around what changed are read again (the
+    result is the same as without it). HTML is always read whole.
+
     Raises:
         ValueError: ``format`` is not ``"markdown"`` or ``"html"``.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
+    read: _Read | None = None
     if format == "markdown":
-        candidates = _markdown_blocks(text)
+        old = previous if previous is not None and previous.format == "markdown" else None
+        read = _markdown_read(text, old)
+        candidates = [candidate.copy() for candidate in read.candidates]
+        _check_neighbours(candidates, text, _scratch(read.env))
     elif format == "html":
         candidates = _html_blocks(text)
     else:
         raise ValueError(f"unknown format {format!r}; use 'markdown' or 'html'")
-    ops: list[Op] = []
+    return _assemble(format, text, candidates, read)
+
+
+def _assemble(
+    format: Format, text: str, candidates: list[_Candidate], read: _Read | None
+) -> Parsed:
+    """The delta and the block map of the candidate blocks, in order."""
+    ops = _Ops()
     blocks: list[_Block] = []
     for group in _merge_verbatim(candidates):
         first = group[0]
@@ -106,27 +128,66 @@ def parse(text: str, format: Format) -> Parsed:
             start, end = first.start, group[-1].end
             count = 0
             for source_line in _split_lines(text[start:end]):
-                push(ops, source_line, None)
-                push(ops, "\n", _VERBATIM_LINE)
+                ops.push(source_line, None)
+                ops.push("\n", _VERBATIM_LINE)
                 count += 1
             blocks.append(_Block(start, end, count, True, VERBATIM, VERBATIM))
         else:
-            block_lines = lines(first.ops)
             for op in first.ops:
-                push(ops, op["insert"], op.get("attributes"))
-            blocks.append(
-                _Block(
-                    first.start,
-                    first.end,
-                    len(block_lines),
-                    False,
-                    line_kind(block_lines[0].attrs),
-                    line_kind(block_lines[-1].attrs),
-                )
-            )
-    if not ops or not _ends_with_newline(ops):
-        push(ops, "\n", None)
-    return Parsed(format, text, ops, tuple(blocks))
+                ops.push(op["insert"], op.get("attributes"))
+            if first.shape is None:
+                first.shape = _shape(first.ops)
+            count, first_kind, last_kind = first.shape
+            blocks.append(_Block(first.start, first.end, count, False, first_kind, last_kind))
+    done = ops.done()
+    if not done or not _ends_with_newline(done):
+        push(done, "\n", None)
+    return Parsed(format, text, done, tuple(blocks), read)
+
+
+def _shape(ops: list[Op]) -> tuple[int, str, str]:
+    """How many lines rich ops make, and the kinds of the first and the last."""
+    block_lines = lines(ops)
+    return len(block_lines), line_kind(block_lines[0].attrs), line_kind(block_lines[-1].attrs)
+
+
+class _Ops:
+    """Ops pushed as :func:`~.delta.push` does, each merged text joined once at the end (a
+    ``+=`` per push copies the text so far: quadratic in a long run of plain lines)."""
+
+    __slots__ = ("_ops", "_pieces")
+
+    def __init__(self) -> None:
+        self._ops: list[Op] = []
+        self._pieces: list[str] | None = None  # the last op's text, when it is text
+
+    def push(self, value: str | dict[str, Any], attrs: dict[str, Any] | None) -> None:
+        if value == "":
+            return
+        normal = dict(attrs) if attrs else None
+        pieces = self._pieces
+        if isinstance(value, str):
+            if pieces is not None and self._ops[-1].get("attributes") == normal:
+                pieces.append(value)
+                return
+            self._flush()
+            self._pieces = [value]
+        else:
+            self._flush()
+            self._pieces = None
+        op: Op = {"insert": value}
+        if normal:
+            op["attributes"] = normal
+        self._ops.append(op)
+
+    def _flush(self) -> None:
+        if self._pieces is not None and len(self._pieces) > 1:
+            self._ops[-1]["insert"] = "".join(self._pieces)
+
+    def done(self) -> list[Op]:
+        self._flush()
+        self._pieces = None
+        return self._ops
 
 
 def render(ops: Sequence[Op], format: Format, base: Parsed | None = None) -> str:
@@ -145,11 +206,10 @@ def render(ops: Sequence[Op], format: Format, base: Parsed | None = None) -> str
     """
     if format not in ("markdown", "html"):
         raise ValueError(f"unknown format {format!r}; use 'markdown' or 'html'")
-    current = lines(ops)
     if base is None or base.format != format:
-        body = _render_lines(current, format)
+        body = _render_lines(lines(ops), format)
         return body + "\n" if body else ""
-    return _Splice(base, current).render()
+    return _Splice(base, ops).render()
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +227,22 @@ class _Candidate:
     """Its block kind for the neighbour check: ``"list"``, ``"quote"``, ``"code"``, ..."""
     isolated: bool = False
     """Nothing rendered next to it can change how it reads (front matter, reference lines)."""
+    rich: list[Op] | None = None
+    """Its ops when it converts faithfully on its own, before the neighbour check."""
+    shape: tuple[int, str, str] | None = None
+    """Of ``rich``: how many lines, the kinds of the first and the last (see :func:`_shape`)."""
+
+    def copy(self, shift: int = 0) -> _Candidate:
+        """A copy to run the neighbour check on (``ops`` reset to ``rich``), moved by ``shift``."""
+        return _Candidate(
+            self.start + shift,
+            self.end + shift,
+            self.rich,
+            self.kind,
+            self.isolated,
+            self.rich,
+            self.shape,
+        )
 
 
 def _merge_verbatim(candidates: list[_Candidate]) -> Iterator[list[_Candidate]]:
@@ -256,15 +332,18 @@ def _frozen(attrs: dict[str, Any]) -> Any:
 class _Splice:
     """Writes the current lines, reusing the base's source for the blocks left unchanged."""
 
-    def __init__(self, base: Parsed, current: list[Line]) -> None:
+    def __init__(self, base: Parsed, ops: Sequence[Op]) -> None:
         self.base = base
         self.blocks = base._blocks
-        self.current = current
+        trimmed = _trim(base.ops, ops)  # the lines both start and end with stay as they are
+        self.head, self.tail = trimmed.head_lines, trimmed.tail_lines
+        self.base_middle = lines(trimmed.old_rest)
+        self.current = _CurrentLines(ops, self.head, lines(trimmed.new_rest), self.tail)
         self.newline = "\r\n" if "\r\n" in base.text[: base.text.find("\n") + 1] else "\n"
 
     def render(self) -> str:
         if not self.blocks:
-            body = _render_lines(self.current, self.base.format)
+            body = _render_lines(self.current.all(), self.base.format)
             return body.replace("\n", self.newline) + self.newline if body else self.base.text
         segments = self._segments()
         text = self.base.text
@@ -282,28 +361,44 @@ class _Splice:
 
     def _segments(self) -> list[tuple[str, int, int]]:
         """``("kept", block, first line)`` and ``("fresh", first line, end line)`` in order."""
-        base_keys = [_line_key(line) for line in lines(self.base.ops)]
-        keys = [_line_key(line) for line in self.current]
-        matched = _match(base_keys, keys)
+        head, tail = self.head, self.tail
+        middle = _match(
+            [_line_key(line) for line in self.base_middle],
+            [_line_key(line) for line in self.current.middle],
+        )
+        base_end = head + len(self.base_middle)
+        shift = len(self.current) - (base_end + tail)
+
+        def matched(line: int) -> int | None:
+            if line < head:
+                return line
+            if line >= base_end:
+                return line + shift
+            found = middle.get(line - head)
+            return None if found is None else found + head
+
         kept: dict[int, int] = {}  # current first line -> base block
         line = 0
         for index, block in enumerate(self.blocks):
-            first = matched.get(line)
-            if first is not None and all(
-                matched.get(line + k) == first + k for k in range(block.lines)
+            first = matched(line)
+            if first is not None and (
+                line + block.lines <= head
+                or line >= base_end
+                or all(matched(line + k) == first + k for k in range(block.lines))
             ):
                 kept[first] = index
             line += block.lines
         segments: list[tuple[str, int, int]] = []
         position = 0
-        while position < len(keys):
+        size = len(self.current)
+        while position < size:
             found = kept.get(position)
             if found is not None:
                 segments.append(("kept", found, position))
                 position += self.blocks[found].lines
                 continue
             end = position + 1
-            while end < len(keys) and end not in kept:
+            while end < size and end not in kept:
                 end += 1
             segments.append(("fresh", position, end))
             position = end
@@ -346,7 +441,7 @@ class _Splice:
         if kept[0] != "kept":
             return False
         block = self.blocks[kept[1]]
-        touching = self.current[fresh[1]] if left else self.current[fresh[2] - 1]
+        touching = self.current.line(fresh[1] if left else fresh[2] - 1)
         if block.verbatim:  # source lines are joined by line breaks, not blank lines
             return _is_verbatim(touching)
         mine = block.last if left else block.first
@@ -357,7 +452,7 @@ class _Splice:
         if segment[0] == "kept":
             block = self.blocks[segment[1]]
             return self.base.text[block.start : block.end]
-        body = _render_lines(self.current[segment[1] : segment[2]], self.base.format)
+        body = _render_lines(self.current.span(segment[1], segment[2]), self.base.format)
         return body.replace("\n", self.newline) if self.newline != "\n" else body
 
     def _separator(self, left: tuple[str, int, int], right: tuple[str, int, int]) -> str:
@@ -381,13 +476,43 @@ class _Splice:
         if left[0] == "kept":
             safe = self.blocks[left[1]].last == "header"
         else:
-            safe = line_kind(self.current[left[2] - 1].attrs) == "header"
+            safe = line_kind(self.current.line(left[2] - 1).attrs) == "header"
         if right[0] == "fresh":
-            safe = safe or line_kind(self.current[right[1]].attrs) == "header"
+            safe = safe or line_kind(self.current.line(right[1]).attrs) == "header"
         else:
             block = self.blocks[right[1]]
             safe = safe or (block.first == "header" and text.startswith("#", block.start))
         return gap if safe else default
+
+
+class _CurrentLines:
+    """The lines of the delta being written: made where it differs from the base; the
+    others (the same as the base's) only if a block there is written again."""
+
+    def __init__(self, ops: Sequence[Op], head: int, middle: list[Line], tail: int) -> None:
+        self.ops = ops
+        self.head = head
+        self.middle = middle
+        self.size = head + len(middle) + tail
+        self._all: list[Line] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def line(self, index: int) -> Line:
+        if 0 <= index - self.head < len(self.middle):
+            return self.middle[index - self.head]
+        return self.all()[index]
+
+    def span(self, start: int, end: int) -> list[Line]:
+        if self.head <= start and end <= self.head + len(self.middle):
+            return self.middle[start - self.head : end - self.head]
+        return self.all()[start:end]
+
+    def all(self) -> list[Line]:
+        if self._all is None:
+            self._all = lines(self.ops)
+        return self._all
 
 
 def _match(base: list[Any], current: list[Any]) -> dict[int, int]:
@@ -438,10 +563,55 @@ _KINDS = {
 }
 
 
-def _markdown_blocks(text: str) -> list[_Candidate]:
-    source = _split_lines(text)
-    starts = [0]
-    for match in _LINE_BREAK.finditer(text):
+_BLOCKS = MarkdownIt("commonmark", {"html": True}).enable(["strikethrough", "table"])
+_BLOCKS.disable(["inline", "text_join"])
+"""``_CHECK``'s block phase alone: the inline phase runs per block, with the whole file's
+reference definitions (markdown-it runs it after every block is read, for the same reason)."""
+
+_MARGIN_LINES = 3
+"""Lines between the start of the first block read again and the first change.
+
+A top-level block is read from its first line on, looking at most one line past the start
+of the next block (a table can interrupt a paragraph: its delimiter row is the line after).
+"""
+_MARGIN_BLOCKS = 4
+"""Blocks read past a change before the reading may rejoin the previous version's."""
+
+
+@dataclass
+class _Read:
+    """How a Markdown file was read: enough to read its next version incrementally."""
+
+    candidates: list[_Candidate]
+    """Its blocks in order, each with ``rich`` set (before the neighbour check)."""
+    visited: list[int]
+    """The offsets where markdown-it started a top-level block, in order."""
+    env: dict[str, Any]
+    """markdown-it's env once the file's blocks are read: its link reference definitions."""
+
+
+def _markdown_read(text: str, previous: Parsed | None) -> _Read:
+    if previous is not None and previous._read is not None:
+        read = _markdown_incremental(text, previous.text, previous._read)
+        if read is not None:
+            return read
+    env: dict[str, Any] = {}
+    candidates, visited = _markdown_blocks(text, 0, len(text), env)
+    return _Read(candidates, visited, env)
+
+
+def _markdown_blocks(
+    text: str, low: int, high: int, env: dict[str, Any], inline_env: dict[str, Any] | None = None
+) -> tuple[list[_Candidate], list[int]]:
+    """The candidate blocks of ``text[low:high]`` and where markdown-it started each, as
+    offsets in ``text``.
+
+    ``low`` is the start of the file or of a top-level block. The reference definitions found
+    go into ``env``; the inline phase uses ``inline_env`` (default: ``env`` once complete).
+    """
+    source = _split_lines(text[low:high])
+    starts = [low]
+    for match in _LINE_BREAK.finditer(text, low, high):
         starts.append(match.end())
     ends = [starts[k] + len(source[k]) for k in range(len(source))]
 
@@ -449,17 +619,20 @@ def _markdown_blocks(text: str) -> list[_Candidate]:
         return starts[first], ends[last - 1]
 
     candidates: list[_Candidate] = []
-    skip = _front_matter(source)
+    skip = _front_matter(source) if low == 0 else 0
     if skip:
         candidates.append(_Candidate(*span(0, skip), None, isolated=True))
-    env: dict[str, Any] = {}
-    tokens = _CHECK.parse("\n" * skip + "\n".join(source[skip:]), env)
+    tokens = _BLOCKS.parse("\n" * skip + "\n".join(source[skip:]), env)
+    if inline_env is None:
+        inline_env = env
     covered = skip
+    visited: list[int] = []
     for first_token, last_token in _top_level(tokens):
         block_tokens = tokens[first_token : last_token + 1]
         token = block_tokens[0]
         assert token.map is not None
         first, last = token.map
+        visited.append(starts[first])
         last = min(last, len(source))
         if token.type != "fence":
             while last > first and not source[last - 1].strip():
@@ -471,11 +644,148 @@ def _markdown_blocks(text: str) -> list[_Candidate]:
         start, end = span(first, last)
         candidate = _Candidate(start, end, None, _KINDS.get(token.type, token.type))
         if not _forced_verbatim(token, text[start:end]):
-            candidate.ops = _faithful_ops(block_tokens, env, "\n".join(source[first:last]))
+            _inline(block_tokens, inline_env)
+            rich = _faithful_ops(block_tokens, inline_env, "\n".join(source[first:last]))
+            if rich is not None:
+                candidate.rich, candidate.shape = rich, _shape(rich)
         candidates.append(candidate)
     candidates.extend(_uncovered(source, covered, len(source), span))
-    _check_neighbours(candidates, text, env)
-    return candidates
+    return candidates, visited
+
+
+def _scratch(env: dict[str, Any]) -> dict[str, Any]:
+    """A copy of markdown-it's env that parsing something else may add definitions to."""
+    return {"references": dict(env.get("references", {}))}
+
+
+def _inline(tokens: list[Token], env: dict[str, Any]) -> None:
+    """markdown-it's inline phase (and its text join) on one block's tokens."""
+    state = StateCore("", _CHECK, env, tokens)
+    _core_inline(state)
+    _text_join(state)
+
+
+def _markdown_incremental(text: str, old: str, read: _Read) -> _Read | None:
+    """``text`` read by reusing how ``old`` was read where they agree, or None when that
+    cannot be done safely (then the whole file is read).
+
+    markdown-it reads a file top-level block by top-level block, and what it makes of the
+    lines from where it starts a block on depends on those lines only. So the blocks before
+    the change (with a margin: a block looks a little past its end) are ``old``'s; from a
+    block start before the change, a window is read until it starts a block where ``old``'s
+    reading also started one, in the common suffix: from there on, both readings agree.
+    Reference definitions apply to the whole file: a change to them reads it all again.
+    """
+    if text == old:
+        return _Read(list(read.candidates), list(read.visited), read.env)
+    if old.startswith("---") or text.startswith("---"):
+        return None  # a front matter's end may be anywhere: read it all
+    prefix = _common_prefix(old, text)
+    suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+    shift = len(text) - len(old)
+    visited = read.visited
+    # the window starts at a block that read nothing at or after the change, and one more
+    first = bisect_right(visited, prefix) - 1
+    while first >= 0 and _line_breaks(old, visited[first], prefix) < _MARGIN_LINES:
+        first -= 1
+    first -= 1
+    low = visited[first] if first >= 0 else 0
+    changed_end = len(old) - suffix
+    after = bisect_left(visited, changed_end)
+    margin = _MARGIN_BLOCKS
+    while True:
+        stop = after + margin
+        high_old = visited[stop] if stop < len(visited) else len(old)
+        high = high_old + shift
+        env: dict[str, Any] = {}
+        window, window_visited = _markdown_blocks(text, low, high, env, _scratch(read.env))
+        if env.get("references", {}) != _references(old, low, high_old):
+            return None
+        if high == len(text):
+            rejoin, rejoin_old = len(text), len(old)
+            break
+        found = _rejoin(window_visited, len(text) - suffix, shift, visited)
+        if found is not None:
+            rejoin, rejoin_old = found, found - shift
+            break
+        margin *= 4
+    old_candidates = read.candidates
+    head = bisect_left([c.start for c in old_candidates], low)
+    tail = bisect_left([c.start for c in old_candidates], rejoin_old)
+    candidates = old_candidates[:head]
+    candidates.extend(c for c in window if c.start < rejoin)
+    candidates.extend(c.copy(shift) for c in old_candidates[tail:])
+    cut = bisect_left(visited, rejoin_old)
+    new_visited = visited[: max(first, 0)]
+    new_visited.extend(v for v in window_visited if v < rejoin)
+    new_visited.extend(v + shift for v in visited[cut:])
+    return _Read(candidates, new_visited, read.env)
+
+
+def _rejoin(window: list[int], common: int, shift: int, old: list[int]) -> int | None:
+    """The first block start of the window, in the common suffix, where the old reading also
+    started a block, with two more block starts after it in the window (the blocks before it
+    then looked at nothing past the window)."""
+    for offset in window[:-2]:
+        if offset >= common:
+            found = bisect_left(old, offset - shift)
+            if found < len(old) and old[found] == offset - shift:
+                return offset
+    return None
+
+
+def _references(text: str, low: int, high: int) -> dict[str, Any]:
+    """The link reference definitions of the blocks of ``text[low:high]`` (a block start)."""
+    if "]:" not in text[low:high]:
+        return {}
+    env: dict[str, Any] = {}
+    _BLOCKS.parse("\n".join(_split_lines(text[low:high])), env)
+    return dict(env.get("references", {}))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the common prefix of ``a`` and ``b`` (comparing slices: C speed)."""
+    low, high = 0, min(len(a), len(b))
+    step = 4096
+    while low + step <= high and a[low : low + step] == b[low : low + step]:
+        low += step
+        step *= 2
+    while step > 1:
+        step //= 2
+        if low + step <= high and a[low : low + step] == b[low : low + step]:
+            low += step
+    while low < high and a[low] == b[low]:
+        low += 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the common suffix of ``a`` and ``b``, at most ``limit``."""
+    size = 0
+    step = 4096
+    while (
+        size + step <= limit
+        and a[len(a) - size - step : len(a) - size] == b[len(b) - size - step : len(b) - size]
+    ):
+        size += step
+        step *= 2
+    while step > 1:
+        step //= 2
+        if (
+            size + step <= limit
+            and a[len(a) - size - step : len(a) - size] == b[len(b) - size - step : len(b) - size]
+        ):
+            size += step
+    while size < limit and a[len(a) - 1 - size] == b[len(b) - 1 - size]:
+        size += 1
+    return size
+
+
+def _line_breaks(text: str, start: int, end: int) -> int:
+    """How many line breaks ``text[start:end]`` holds (``\r\n``, ``\r`` or ``\n``)."""
+    return (
+        text.count("\n", start, end) + text.count("\r", start, end) - text.count("\r\n", start, end)
+    )
 
 
 def _front_matter(source: list[str]) -> int:
@@ -540,7 +850,7 @@ def _faithful_ops(tokens: list[Token], env: dict[str, Any], source: str) -> list
     written = delta_to_markdown(ops)
     if written == source + "\n":
         return ops  # written back as it was: it reads the same (no need to parse it again)
-    again = _CHECK.parse(written, env)
+    again = _CHECK.parse(written, _scratch(env))  # what it defines is not the file's
     if _html_of(again, env) != _html_of(tokens, env) or _tokens_to_ops(again) != ops:
         return None
     return ops

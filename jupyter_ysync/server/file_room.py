@@ -309,7 +309,7 @@ class FileRoom:
             await self.room.flushed()
             self.base_state = edit.state
             self.base = await asyncio.to_thread(
-                parse, render(self._ops(), self.format, disk), self.format
+                parse, render(self._ops(), self.format, disk), self.format, disk
             )
             self._persist_base()
             self.log.info(
@@ -371,7 +371,7 @@ class FileRoom:
             ops = RichText(carried.get(ROOT_TEXT, type=Text)).delta
             self.base_state = embedded
             self.base = await asyncio.to_thread(parse, render(ops, self.format), self.format)
-        new = await asyncio.to_thread(parse, visible, self.format)
+        new = await asyncio.to_thread(parse, visible, self.format, self.base)
         client = system_client_id(self.room.name, self.base_state, visible, room_clients(self.room))
         edit = system_update(self.base_state, new.ops, client, base_ops=self.base.ops)
         self.room.submit(edit.update)
@@ -460,7 +460,7 @@ class FileRoom:
                 model = await self.files.write(self.path, text)
                 self.disk_text = text
                 self.last_saved = _timestamp(model.get("last_modified")) or time.time()
-                self.base = await asyncio.to_thread(parse, visible, self.format)
+                self.base = await asyncio.to_thread(parse, visible, self.format, self.base)
                 self.base_state = state
                 self._persist_base()
                 self.log.debug("ysync: saved room %s to %s", self.room.name, self.path)
@@ -474,7 +474,7 @@ class FileRoom:
         await self.room.flushed()
         async with self._lock:
             text, _ = await self.files.read(self.path)
-            target = await asyncio.to_thread(parse, self._split(text)[0], self.format)
+            target = await asyncio.to_thread(parse, self._split(text)[0], self.format, self.base)
             state = self.room.doc.get_update()
             client = system_client_id(self.room.name, state, text, room_clients(self.room))
             self.room.submit(system_update(state, target.ops, client).update)

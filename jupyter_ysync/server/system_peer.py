@@ -19,6 +19,7 @@ from pycrdt import Doc, Text
 
 from ..protocol import ROOT_TEXT, parse_state_vector
 from ..richtext import RichText
+from ..richtext._encode import EMPTY_UPDATE, document_update
 from ..richtext.diff import diff_ops
 from ..richtext.lossless import parse
 from .room import Room
@@ -82,7 +83,9 @@ def system_update(
     The edit is made as ``client`` on a copy of ``base``, so it merges with anything made
     since ``base`` like any concurrent edit. ``base_ops`` (the base as parsed from its file)
     lets the diff ignore formats the file cannot hold. With ``inserts_only``, deletions are
-    left out: what only the base holds is kept.
+    left out: what only the base holds is kept. An import into an empty base is written as
+    one update directly (:func:`~..richtext._encode.document_update`), in time linear in
+    the document.
 
     Example::
 
@@ -90,13 +93,16 @@ def system_update(
         edit = system_update(base, parse(new_text, "markdown").ops, client)
         room.submit(edit.update)
     """
+    if not base:  # an import into nothing: written in one pass (applying ops is quadratic)
+        update = document_update(target, client)
+        return SystemEdit(update, update, update != EMPTY_UPDATE)
     fork: Doc[Any] = Doc(client_id=client)
-    if base:
-        fork.apply_update(base)
-    text = RichText(fork.get(ROOT_TEXT, type=Text))
+    fork.apply_update(base)
+    shared = fork.get(ROOT_TEXT, type=Text)
+    text = RichText(shared)
     before = fork.get_state()
     current = text.delta
-    if not len(text):  # an import: the whole target, its final newline stored as Quill does
+    if not len(shared):  # an import: the whole target, its final newline stored as Quill does
         delta = list(target)
     elif base_ops is not None and _length(base_ops) == _length(current):
         delta = diff_ops(base_ops, target)  # the file's change, on the base's positions
