@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_ysync.richtext import lossless
+from jupyter_ysync.richtext import _markdown_source
+from jupyter_ysync.richtext._markdown_source import _CHECK
 from jupyter_ysync.richtext.delta import Line, lines, push
-from jupyter_ysync.richtext.lossless import _CHECK, VERBATIM, Parsed, parse, render
+from jupyter_ysync.richtext.lossless import VERBATIM, Parsed, parse, render
 
 DATA = Path(__file__).parent / "data"
 MARKDOWN_FILES = sorted(p for p in (DATA / "markdown").glob("*.md") if p.name != "SOURCES.md")
@@ -340,13 +341,13 @@ def test_a_one_line_edit_of_a_big_file_reads_a_few_blocks_again(
     at = text.index("\n\n", len(text) // 2) + 2
     edited = text[:at] + "A new paragraph, typed in another editor.\n\n" + text[at:]
     calls: list[str] = []
-    real = lossless._faithful_ops
+    real = _markdown_source._faithful_ops
 
     def counting(tokens: Any, env: Any, source: str) -> Any:
         calls.append(source)
         return real(tokens, env, source)
 
-    monkeypatch.setattr(lossless, "_faithful_ops", counting)
+    monkeypatch.setattr(_markdown_source, "_faithful_ops", counting)
     incremental = parse(edited, "markdown", previous)
     assert "A new paragraph, typed in another editor." in calls
     assert len(calls) < 20 < len(previous._blocks)
