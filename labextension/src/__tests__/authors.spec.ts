@@ -9,20 +9,8 @@ import {
   shiftRanges
 } from '../authors';
 import { IPeer } from '../people';
-import { Translation } from '../status';
 import { InvalidAnswer } from '../versions';
-
-function format(message: string, args: unknown[]): string {
-  return message.replace(/%(\d+)/g, (_, index) =>
-    String(args[Number(index) - 1])
-  );
-}
-
-const english: Translation = {
-  __: (message: string, ...args: unknown[]) => format(message, args),
-  _n: (singular: string, plural: string, n: number, ...args: unknown[]) =>
-    format(n === 1 ? singular : plural, [n, ...args])
-};
+import { english } from './english';
 
 const ANSWER = {
   clients: {

@@ -7,19 +7,7 @@ import {
   statusLabel,
   statusLine
 } from '../status';
-
-/** A language bundle that returns its input (as JupyterLab's nullTranslator does). */
-function format(message: string, args: unknown[]): string {
-  return message.replace(/%(\d+)/g, (_, index) =>
-    String(args[Number(index) - 1])
-  );
-}
-
-const english: Translation = {
-  __: (message: string, ...args: unknown[]) => format(message, args),
-  _n: (singular: string, plural: string, n: number, ...args: unknown[]) =>
-    format(n === 1 ? singular : plural, [n, ...args])
-};
+import { english, format } from './english';
 
 /** A language bundle that marks every message it translated. */
 const marked: Translation = {

@@ -1,6 +1,5 @@
 import Delta from 'quill-delta';
 
-import { Translation } from '../status';
 import {
   DIFF_FORMAT,
   IVersion,
@@ -23,18 +22,7 @@ import {
   versionContentUrl,
   versionTitle
 } from '../versions';
-
-function format(message: string, args: unknown[]): string {
-  return message.replace(/%(\d+)/g, (_, index) =>
-    String(args[Number(index) - 1])
-  );
-}
-
-const english: Translation = {
-  __: (message: string, ...args: unknown[]) => format(message, args),
-  _n: (singular: string, plural: string, n: number, ...args: unknown[]) =>
-    format(n === 1 ? singular : plural, [n, ...args])
-};
+import { english } from './english';
 
 const VERSION = {
   id: 7,
