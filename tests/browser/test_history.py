@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator
 
 from jupyter_ysync import SharedDocument
@@ -44,6 +45,16 @@ def box_center_y(locator: Locator) -> float:
 def within(y: float, locator: Locator) -> bool:
     box = locator.bounding_box()
     return box is not None and box["y"] <= y <= box["y"] + box["height"]
+
+
+def covers(mark: Locator, line: Locator) -> bool:
+    """Whether ``mark`` sits on ``line``; False while the overlay redraws it (gone, or not
+    laid out yet), so that a wait polls again."""
+    try:
+        box = mark.bounding_box(timeout=1000)
+    except PlaywrightError:
+        return False
+    return box is not None and within(box["y"] + box["height"] / 2, line)
 
 
 @pytest.mark.parametrize("room", ["launch-plan"])
@@ -152,7 +163,7 @@ def test_show_authors_tints_each_authors_text_and_lists_them(
         script.text.insert(len(script.text), "\nAnd a third line.")
         text.get_by_text("And a third line.").wait_for()
         wait_until(
-            lambda: any(within(box_center_y(mark), lines.nth(2)) for mark in kernel_marks.all()),
+            lambda: any(covers(mark, lines.nth(2)) for mark in kernel_marks.all()),
             what="the third line to be tinted as the script's",
         )
         # The tints are no formats: the room's text is as the peers wrote it.
